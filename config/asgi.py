@@ -1,0 +1,40 @@
+"""ASGI entry point: HTTP through Django, websockets through origin check, auth and router."""
+
+import asyncio
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Django must be set up before anything imports models (the consumers do).
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from peerchat.events import serving_loop  # noqa: E402
+from peerchat.routing import websocket_urlpatterns  # noqa: E402
+
+
+class ServingLoopMiddleware:
+    """Remember the event loop of each connection so services can publish back to it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        serving_loop.set(asyncio.get_running_loop())
+        return await self.app(scope, receive, send)
+
+
+application = ServingLoopMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
+)

@@ -1,0 +1,214 @@
+"""Settings for peerchat, read from the environment in this one place.
+
+Every variable is listed, with its default, in `.env.example`. The embedded default (no
+variables at all but DEBUG) is SQLite and the in-memory channel layer; production sets
+DATABASE_URL, REDIS_URL, SECRET_KEY and ALLOWED_HOSTS.
+"""
+
+import fnmatch
+import re
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if env.str("ENV_FILE", default=""):
+    environ.Env.read_env(env.str("ENV_FILE"))
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Production refuses to start without a real secret; "
+            "set SECRET_KEY (50+ random characters) or DEBUG=1 for local development."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on-" + "x" * 20
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS is assumed in production (behind the reverse proxy that terminates TLS); local runs
+# over plain http on loopback switch it off.
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.bool("BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "peerchat",
+    "moderation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "peerchat.context_processors.safety",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers go on while one writer commits; the timeout waits for the writer
+    # instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="peerchat"),
+                "capacity": 100,
+                # Each process has one fan-out channel that carries every broadcast for
+                # every room it serves, so it needs far more room than a per-socket channel.
+                "channel_capacity": {"peerchat-hub.*": 20000},
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # InMemoryChannelLayer (channels 4.3) iterates channel_capacity as compiled
+            # (pattern, capacity) pairs without compiling a dict first, so give it pairs.
+            "CONFIG": {
+                "channel_capacity": [(re.compile(fnmatch.translate("peerchat-hub.*")), 20000)]
+            },
+        }
+    }
+
+AUTH_USER_MODEL = "peerchat.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/chat/"
+LOGOUT_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env.str("TIME_ZONE", default="Europe/London")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# The chat protocol's limits (docs/protocol.md). The frame limit is also given to daphne
+# (--websocket-max-message-size) so oversized frames are refused before they are buffered.
+PEERCHAT = {
+    "MESSAGE_MAX_CHARS": env.int("MESSAGE_MAX_CHARS", default=2000),
+    "WS_MAX_FRAME_BYTES": env.int("WS_MAX_FRAME_BYTES", default=16384),
+    "REPLAY_LIMIT": env.int("REPLAY_LIMIT", default=200),
+    "PAGE_LIMIT": env.int("PAGE_LIMIT", default=200),
+    "WS_AUTH_TIMEOUT_SECONDS": env.float("WS_AUTH_TIMEOUT_SECONDS", default=10.0),
+    "WS_TICKET_MAX_AGE_SECONDS": env.int("WS_TICKET_MAX_AGE_SECONDS", default=60),
+    # Token bucket per connection: sustained frames per second and burst size.
+    "WS_RATE_PER_SECOND": env.float("WS_RATE_PER_SECOND", default=10.0),
+    "WS_RATE_BURST": env.int("WS_RATE_BURST", default=30),
+    # Frames refused for rate in a row before the socket is closed as abusive (4429).
+    "WS_RATE_CLOSE_AFTER": env.int("WS_RATE_CLOSE_AFTER", default=50),
+    # How often each process re-adds its fan-out channel to its groups, well inside the
+    # channel layer's group expiry (a day by default).
+    "HUB_GROUP_REFRESH_SECONDS": env.int("HUB_GROUP_REFRESH_SECONDS", default=3600),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+
+# Crisis resources shown on every page, one tap away (DESIGN.md §2). Override per deployment
+# with a JSON list of {"name", "detail", "href"} objects.
+CRISIS_RESOURCES = env.json(
+    "CRISIS_RESOURCES",
+    default=[
+        {"name": "Emergency services", "detail": "Call 999", "href": "tel:999"},
+        {"name": "Samaritans", "detail": "Call 116 123, free, any time", "href": "tel:116123"},
+        {"name": "Shout", "detail": "Text SHOUT to 85258", "href": "sms:85258?body=SHOUT"},
+        {"name": "NHS 111", "detail": "Call 111 for urgent medical help", "href": "tel:111"},
+    ],
+)
+# Where the quick-exit control goes: an ordinary, unremarkable page.
+QUICK_EXIT_URL = env.str("QUICK_EXIT_URL", default="https://www.bbc.co.uk/weather")

@@ -1,0 +1,104 @@
+"""The JSON API under /api/v1/. Thin: parse, call a service or selector, answer."""
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.http import JsonResponse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_POST
+
+from peerchat import selectors
+from peerchat.errors import RoomNotFound
+from peerchat.frames import message_frame
+from peerchat.services.users import seeker_create
+from peerchat.tickets import ws_ticket_issue
+
+
+def _error(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail}, status=status)
+
+
+def _signed_in_only(view):
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return _error(401, "not_authenticated", "Sign in first.")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def _me(user) -> dict:
+    return {"handle": user.handle, "role": user.role}
+
+
+@require_GET
+@ensure_csrf_cookie
+def me(request):
+    """Who am I? Also sets the CSRF cookie that POSTs need."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"authenticated": False})
+    return JsonResponse({"authenticated": True, **_me(request.user)})
+
+
+@require_POST
+def seekers(request):
+    """Start as a seeker: no name, no email; a friendly handle and a session cookie."""
+    if request.user.is_authenticated:
+        if request.user.is_seeker:
+            return JsonResponse(_me(request.user), status=200)
+        return _error(409, "already_signed_in", "You are signed in with a staff account.")
+    user = seeker_create()
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return JsonResponse(_me(user), status=201)
+
+
+@require_GET
+@_signed_in_only
+def rooms(request):
+    return JsonResponse({"rooms": selectors.rooms_for_user(user=request.user)})
+
+
+@require_GET
+@_signed_in_only
+def room_messages(request, room_id: int):
+    """Page through a room's messages: `?after=SEQ&limit=N`, oldest first."""
+    try:
+        after = int(request.GET.get("after", 0))
+        limit = int(request.GET.get("limit", settings.PEERCHAT["PAGE_LIMIT"]))
+    except ValueError:
+        return _error(400, "invalid_field", "'after' and 'limit' must be whole numbers.")
+    if after < 0 or not 1 <= limit <= settings.PEERCHAT["PAGE_LIMIT"]:
+        return _error(
+            400,
+            "invalid_field",
+            f"'after' must be 0 or more and 'limit' from 1 to {settings.PEERCHAT['PAGE_LIMIT']}.",
+        )
+    try:
+        selectors.membership_get(room_id=room_id, user=request.user)
+    except RoomNotFound as error:
+        return _error(404, error.code, error.detail)
+    messages = selectors.messages_after(room_id=room_id, after=after, limit=limit + 1)
+    has_more = len(messages) > limit
+    messages = messages[:limit]
+    return JsonResponse(
+        {
+            "room": room_id,
+            "messages": [message_frame(m) for m in messages],
+            "has_more": has_more,
+            "next_after": messages[-1].seq if messages else after,
+        }
+    )
+
+
+@require_POST
+@_signed_in_only
+def ws_tickets(request):
+    """Issue a short-lived ticket for the websocket's `auth` frame (non-browser clients)."""
+    return JsonResponse(
+        {
+            "ticket": ws_ticket_issue(user=request.user),
+            "expires_in": settings.PEERCHAT["WS_TICKET_MAX_AGE_SECONDS"],
+        },
+        status=201,
+    )

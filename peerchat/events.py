@@ -1,0 +1,100 @@
+"""Events to clients: encoded once, published after commit, fanned out once per process.
+
+A service that changes something clients must see calls `publish_on_commit()` inside its
+transaction. Nothing is sent unless the transaction commits. The event reaches every daphne
+process that has a socket in the group through one channel-layer hop (see `peerchat.hub`).
+"""
+
+import asyncio
+import contextvars
+import json
+import logging
+from functools import partial
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+FANOUT_TYPE = "peerchat.fanout"
+PUBLISH_ATTEMPTS = 5
+
+# The event loop serving the current connection. asgiref copies context variables into the
+# threads that run ORM code, so a service running there can hand its events back to the loop
+# without blocking the database thread on a channel-layer round trip.
+serving_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "peerchat_serving_loop", default=None
+)
+_in_flight: set[asyncio.Task] = set()
+
+
+def room_group(room_id: int) -> str:
+    return f"room.{int(room_id)}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{int(user_id)}"
+
+
+def encode(frame: dict) -> str:
+    """Encode a server frame as compact JSON text, the one encoding per broadcast."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def publish_on_commit(group: str, event: dict) -> None:
+    """Publish `event` to `group` once the current transaction commits (never if it rolls back).
+
+    `event` holds `kind` ("frame" or "control"), and for frames the encoded `text`, the
+    `room` and, for numbered messages, the `seq`.
+    """
+    transaction.on_commit(partial(_publish_soon, group, event))
+
+
+def _publish_soon(group: str, event: dict) -> None:
+    loop = serving_loop.get()
+    if loop is None or loop.is_closed():
+        async_to_sync(publish)(group, event)
+        return
+    try:
+        on_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        on_loop = False
+    if on_loop:
+        _start_publish(group, event)
+    else:
+        loop.call_soon_threadsafe(_start_publish, group, event)
+
+
+def _start_publish(group: str, event: dict) -> None:
+    task = asyncio.get_running_loop().create_task(publish(group, event))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+
+
+async def publish(group: str, event: dict) -> None:
+    """Send one fan-out message to `group`, retrying while the channel layer is unreachable.
+
+    If every attempt fails the event is lost from the live path only: the message is in the
+    database, and receivers fetch it by `seq` (the next message shows them the gap, and every
+    process re-syncs its sockets when its own channel-layer connection recovers).
+    """
+    message = {"type": FANOUT_TYPE, "group": group, **event}
+    layer = get_channel_layer()
+    delay = 0.05
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            await layer.group_send(group, message)
+            return
+        except Exception as error:  # noqa: BLE001 - any layer failure is retried the same way
+            logger.warning(
+                "publish to %s failed (attempt %d of %d): %s",
+                group,
+                attempt,
+                PUBLISH_ATTEMPTS,
+                type(error).__name__,
+            )
+            if attempt < PUBLISH_ATTEMPTS:
+                await asyncio.sleep(delay)
+                delay *= 4
+    logger.error("publish to %s gave up; receivers will recover it by seq", group)

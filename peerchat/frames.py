@@ -1,0 +1,33 @@
+"""The server's frames, built in one place for the socket, the replay and the HTTP API."""
+
+from peerchat.models import Message
+
+
+def message_frame(message: Message) -> dict:
+    """Return the `message` frame of a visible message (`sender` must be loaded)."""
+    return {
+        "type": "message",
+        "room": message.room_id,
+        "seq": message.seq,
+        "sender": {"handle": message.sender.handle, "role": message.sender_role},
+        "body": message.body,
+        "sent_at": message.sent_at.isoformat().replace("+00:00", "Z"),
+        "client_msg_id": str(message.client_msg_id),
+        "status": message.status,
+    }
+
+
+def ack_frame(message: Message, *, client_msg_id: str) -> dict:
+    """Return the sender's `ack`; a re-send of the same message gets the same one."""
+    return {
+        "type": "ack",
+        "room": message.room_id,
+        "client_msg_id": client_msg_id,
+        "seq": message.seq,
+        "status": message.status,
+        "sent_at": message.sent_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def error_frame(code: str, detail: str, **context) -> dict:
+    return {"type": "error", "code": code, "detail": detail, **context}

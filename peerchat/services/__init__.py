@@ -1,0 +1,1 @@
+"""Writes. Each service is `<entity>_<verb>` with keyword-only arguments (STYLE.md)."""

@@ -1,0 +1,93 @@
+"""Sending messages: numbered and stored in one transaction, broadcast after commit."""
+
+import unicodedata
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from peerchat import events
+from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong
+from peerchat.frames import message_frame
+from peerchat.models import Message, Room, User
+from peerchat.selectors import membership_get
+
+ALLOWED_CONTROL_CHARACTERS = {"\n", "\r", "\t"}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool
+
+
+def message_body_check(body: str) -> None:
+    """Refuse bodies that are empty, too long, or carry control characters."""
+    limit = settings.PEERCHAT["MESSAGE_MAX_CHARS"]
+    if not body.strip():
+        raise BodyEmpty("The message is empty.")
+    if len(body) > limit:
+        raise BodyTooLong(f"Messages can be up to {limit} characters; this one has {len(body)}.")
+    if any(
+        unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROL_CHARACTERS for ch in body
+    ):
+        raise BodyInvalid("The message contains control characters.")
+
+
+def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: str) -> SendResult:
+    """Store a message from a room member, numbered with the room's next `seq`.
+
+    Re-sending the same `client_msg_id` stores nothing and returns the message stored the
+    first time (`created=False`), so clients can retry freely after any failure.
+    """
+    message_body_check(body)
+    membership = membership_get(room_id=room_id, user=sender)
+    existing = _message_by_client_id(room_id=room_id, sender=sender, client_msg_id=client_msg_id)
+    if existing is not None:
+        return SendResult(message=existing, created=False)
+    try:
+        with transaction.atomic():
+            # The UPDATE takes the room's row lock (PostgreSQL) or the write lock (SQLite) until
+            # commit, so concurrent senders are numbered one after another, and a rollback
+            # takes the number back with it: seq stays gapless.
+            Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
+            seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
+            message = Message(
+                room_id=room_id,
+                seq=seq,
+                sender=sender,
+                sender_role=membership.role,
+                client_msg_id=client_msg_id,
+                body=body,
+                status=Message.Status.DELIVERED,
+            )
+            message.full_clean(validate_unique=False, validate_constraints=False)
+            message.save()
+            events.publish_on_commit(
+                events.room_group(room_id),
+                {
+                    "kind": "frame",
+                    "room": room_id,
+                    "seq": seq,
+                    "text": events.encode(message_frame(message)),
+                },
+            )
+    except IntegrityError:
+        # The same client_msg_id was stored by a concurrent request an instant ago.
+        existing = _message_by_client_id(
+            room_id=room_id, sender=sender, client_msg_id=client_msg_id
+        )
+        if existing is None:
+            raise
+        return SendResult(message=existing, created=False)
+    return SendResult(message=message, created=True)
+
+
+def _message_by_client_id(*, room_id: int, sender: User, client_msg_id: uuid.UUID):
+    return (
+        Message.objects.select_related("sender")
+        .filter(room_id=room_id, sender=sender, client_msg_id=client_msg_id)
+        .first()
+    )

@@ -1,0 +1,37 @@
+"""Short-lived tickets that authenticate a websocket without a session cookie.
+
+A browser on the same origin is authenticated by its session cookie when the socket opens.
+Other clients (the load harness, a future app) ask for a ticket over HTTP while signed in and
+send it in an `auth` frame. A ticket expires quickly and dies with a password change.
+"""
+
+from django.conf import settings
+from django.core import signing
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from peerchat.models import User
+
+SALT = "peerchat.ws-ticket"
+
+
+def _fingerprint(user: User) -> str:
+    return salted_hmac(SALT, user.get_session_auth_hash()).hexdigest()[:20]
+
+
+def ws_ticket_issue(*, user: User) -> str:
+    return signing.dumps({"u": user.pk, "f": _fingerprint(user)}, salt=SALT)
+
+
+def ws_ticket_user(*, ticket: str) -> User | None:
+    """Return the active user a valid, unexpired ticket belongs to, else None."""
+    try:
+        data = signing.loads(
+            ticket, salt=SALT, max_age=settings.PEERCHAT["WS_TICKET_MAX_AGE_SECONDS"]
+        )
+        user_id, fingerprint = int(data["u"]), str(data["f"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not constant_time_compare(fingerprint, _fingerprint(user)):
+        return None
+    return user

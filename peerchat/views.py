@@ -1,0 +1,77 @@
+"""HTML pages and the health check."""
+
+import asyncio
+import uuid
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from peerchat import events
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+@ensure_csrf_cookie
+def home(request):
+    return render(request, "peerchat/home.html")
+
+
+@login_required
+@ensure_csrf_cookie
+def chat(request):
+    return render(request, "peerchat/chat.html")
+
+
+class LogoutView(auth_views.LogoutView):
+    """Sign out, and close this session's open sockets on every process."""
+
+    def post(self, request, *args, **kwargs):
+        user, session_key = request.user, request.session.session_key
+        response = super().post(request, *args, **kwargs)
+        if user.is_authenticated and session_key:
+            events.publish_on_commit(
+                events.user_group(user.pk),
+                {"kind": "control", "action": "signed_out", "session_key": session_key},
+            )
+        return response
+
+
+def _database_ok() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone() == (1,)
+
+
+async def _channel_layer_ok() -> bool:
+    """Round-trip one message through the channel layer on a throwaway channel."""
+    layer = get_channel_layer()
+    channel = f"peerchat-healthz.{uuid.uuid4().hex}"
+    token = uuid.uuid4().hex
+    await layer.send(channel, {"type": "healthz", "token": token})
+    message = await layer.receive(channel)
+    return message.get("token") == token
+
+
+async def healthz(request):
+    """Report the database and the channel layer; 200 when both answer, else 503."""
+    checks = {}
+    try:
+        ok = await asyncio.wait_for(sync_to_async(_database_ok)(), HEALTH_TIMEOUT_SECONDS)
+        checks["database"] = "ok" if ok else "failing"
+    except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
+        checks["database"] = f"failing: {type(error).__name__}"
+    try:
+        ok = await asyncio.wait_for(_channel_layer_ok(), HEALTH_TIMEOUT_SECONDS)
+        checks["channel_layer"] = "ok" if ok else "failing"
+    except Exception as error:  # noqa: BLE001
+        checks["channel_layer"] = f"failing: {type(error).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "failing", **checks}, status=200 if healthy else 503
+    )
