@@ -1,0 +1,171 @@
+"""Run the production topology on this machine without Docker.
+
+The same processes as docker-compose.yml: migrations first, then N daphne processes on N
+ports sharing DATABASE_URL and REDIS_URL, supervised (a process that dies is started again),
+all stopped together on SIGTERM or Ctrl-C. The tests use this command to start real servers.
+
+    manage.py run_topology --ports 8001 8002          # production topology (needs REDIS_URL)
+    manage.py run_topology --ports 8000                # the embedded default: one process
+"""
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+RESTART_DELAY_SECONDS = 1.0
+READY_TIMEOUT_SECONDS = 30.0
+
+
+def _die_with_parent():
+    """Ask Linux to SIGTERM this child when the supervisor dies, so no daphne is orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Command(BaseCommand):
+    help = "Start N daphne processes (the production topology) and supervise them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--ports", type=int, nargs="+", default=[8001, 8002])
+        parser.add_argument("--no-migrate", action="store_true", help="Skip `migrate`.")
+        parser.add_argument(
+            "--no-restart", action="store_true", help="Do not restart a process that dies."
+        )
+        parser.add_argument(
+            "--state-file",
+            help="Write the ports and process ids here as JSON, updated on every restart.",
+        )
+
+    def handle(self, *args, **options):
+        ports = options["ports"]
+        if len(set(ports)) != len(ports):
+            raise CommandError("Each process needs its own port.")
+        layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+        if len(ports) > 1 and "Redis" not in layer:
+            raise CommandError(
+                "Several processes must share a channel layer: set REDIS_URL "
+                "(the in-memory layer only reaches sockets in its own process)."
+            )
+        if not options["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
+        if "Manifest" in settings.STORAGES["staticfiles"]["BACKEND"]:
+            call_command("collectstatic", interactive=False, verbosity=0)
+
+        self.host = options["host"]
+        self.state_file = options["state_file"]
+        self.stopping = False
+        self.processes: dict[int, subprocess.Popen] = {}
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        try:
+            for port in ports:
+                self._start(port)
+            self._wait_ready(ports)
+            self.stdout.write(
+                "ready: " + " ".join(f"http://{self.host}:{port}/" for port in ports)
+            )
+            self.stdout.flush()
+            self._supervise(restart=not options["no_restart"])
+        finally:
+            self._terminate_all()
+
+    def _start(self, port: int) -> None:
+        frame_limit = str(settings.PEERCHAT["WS_MAX_FRAME_BYTES"])
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "--bind",
+            self.host,
+            "--port",
+            str(port),
+            "--websocket-max-message-size",
+            frame_limit,
+            "--websocket-max-frame-size",
+            frame_limit,
+            "--application-close-timeout",
+            "5",
+            "config.asgi:application",
+        ]
+        if os.environ.get("BEHIND_PROXY", "").lower() in {"1", "true", "yes"}:
+            command[3:3] = ["--proxy-headers"]
+        self.processes[port] = subprocess.Popen(  # noqa: S603 - fixed command, no shell
+            command, cwd=settings.BASE_DIR, preexec_fn=_die_with_parent
+        )
+        self._write_state()
+
+    def _wait_ready(self, ports: list[int]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        for port in ports:
+            while True:
+                if self.processes[port].poll() is not None:
+                    raise CommandError(f"daphne on port {port} exited while starting")
+                try:
+                    with urllib.request.urlopen(
+                        f"http://{self.host}:{port}/healthz", timeout=2
+                    ) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise CommandError(f"daphne on port {port} did not become healthy")
+                time.sleep(0.2)
+
+    def _supervise(self, *, restart: bool) -> None:
+        while not self.stopping:
+            time.sleep(0.2)
+            for port, process in list(self.processes.items()):
+                code = process.poll()
+                if code is None or self.stopping:
+                    continue
+                self.stderr.write(f"daphne on port {port} exited with {code}")
+                if not restart:
+                    self.stopping = True
+                    break
+                time.sleep(RESTART_DELAY_SECONDS)
+                if not self.stopping:
+                    self._start(port)
+                    self.stdout.write(f"restarted daphne on port {port}")
+                    self.stdout.flush()
+
+    def _stop(self, signum, frame):
+        self.stopping = True
+
+    def _terminate_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 10
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self.state_file:
+            Path(self.state_file).unlink(missing_ok=True)
+
+    def _write_state(self) -> None:
+        if not self.state_file:
+            return
+        state = {
+            "supervisor": os.getpid(),
+            "processes": [
+                {"port": port, "pid": process.pid} for port, process in self.processes.items()
+            ],
+        }
+        tmp = Path(self.state_file).with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.state_file)

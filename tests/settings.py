@@ -1,0 +1,20 @@
+"""Settings for the test run: the project's settings with test-only defaults.
+
+DATABASE_URL and REDIS_URL still come from the environment, so the same suite runs on the
+embedded default (SQLite, in-memory layer) and on PostgreSQL + Redis (CI's second pass).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-deployment-0123456789")
+os.environ.setdefault("HTTPS", "0")
+os.environ.setdefault("CHANNEL_LAYER_PREFIX", "peerchat-tests")
+
+from config.settings import *  # noqa: E402, F403
+
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
