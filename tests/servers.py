@@ -21,7 +21,7 @@ from urllib.parse import urlparse, urlunparse
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_PASSWORD = "live-test-password-123"  # noqa: S105 - a throwaway test database
+DEMO_PASSWORD = "live-test-password-123"
 
 
 def free_port() -> int:
@@ -163,7 +163,7 @@ class Topology:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError("run_topology exited:\n" + self.log_path.read_text())
             try:
-                with urllib.request.urlopen(  # noqa: S310 - loopback
+                with urllib.request.urlopen(
                     f"http://127.0.0.1:{port}/healthz", timeout=2
                 ) as response:
                     if response.status == 200:
@@ -194,4 +194,7 @@ class Topology:
         return session
 
     def ws_headers(self, session: requests.Session, index: int = 0) -> dict:
-        return {"Cookie": f"sessionid={session.cookies['sessionid']}", "Origin": self.base_url(index)}
+        return {
+            "Cookie": f"sessionid={session.cookies['sessionid']}",
+            "Origin": self.base_url(index),
+        }

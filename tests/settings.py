@@ -10,7 +10,7 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-any-deploymen
 os.environ.setdefault("HTTPS", "0")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", "peerchat-tests")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
 
 STORAGES = {
     **STORAGES,  # noqa: F405
