@@ -102,3 +102,12 @@ def ws_tickets(request):
         },
         status=201,
     )
+
+
+def csrf_failure(request, reason=""):
+    """Answer a refused POST in the API's own shape; pages keep Django's page."""
+    if request.path.startswith("/api/"):
+        return _error(403, "csrf_failed", "The request lacks a valid CSRF token; reload and retry.")
+    from django.views.csrf import csrf_failure as default_csrf_failure
+
+    return default_csrf_failure(request, reason=reason)

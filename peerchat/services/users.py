@@ -19,7 +19,8 @@ def seeker_create() -> User:
             handle=handle_generate(),
         )
         user.set_unusable_password()
-        user.full_clean()
+        # Uniqueness is left to the database: checking first would still race.
+        user.full_clean(validate_unique=False)
         try:
             with transaction.atomic():
                 user.save()
