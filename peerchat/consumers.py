@@ -240,6 +240,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 state.task = self._spawn(self._catch_up(room_id, state))
 
     async def _on_control(self, event: dict):
+        if self.user is None or event.get("user") != self.user.pk:
+            return
         action = event.get("action")
         if action == "membership_removed":
             if event.get("room") in self.rooms:
@@ -255,7 +257,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _authenticated(self, user):
         self.user = user
-        await self.hub.subscribe(events.user_group(user.pk), self)
+        await self.hub.subscribe(events.USERS_GROUP, self)
         await self._send_frame(
             {
                 "type": "hello",

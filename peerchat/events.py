@@ -33,8 +33,11 @@ def room_group(room_id: int) -> str:
     return f"room.{int(room_id)}"
 
 
-def user_group(user_id: int) -> str:
-    return f"user.{int(user_id)}"
+# Control events for one user (signed out, removed from a room) share one group that every
+# process joins: they are rare, and a group per connected user would make every channel-layer
+# operation of the in-memory layer scan thousands of groups. Each socket picks out its own
+# user's events by the `user` field.
+USERS_GROUP = "users"
 
 
 def encode(frame: dict) -> str:

@@ -36,8 +36,13 @@ class LogoutView(auth_views.LogoutView):
         response = super().post(request, *args, **kwargs)
         if user.is_authenticated and session_key:
             events.publish_on_commit(
-                events.user_group(user.pk),
-                {"kind": "control", "action": "signed_out", "session_key": session_key},
+                events.USERS_GROUP,
+                {
+                    "kind": "control",
+                    "user": user.pk,
+                    "action": "signed_out",
+                    "session_key": session_key,
+                },
             )
         return response
 

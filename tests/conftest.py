@@ -112,3 +112,17 @@ def seeker(db) -> User:
 @pytest.fixture
 def room(supporter, other_supporter) -> Room:
     return make_group_room(supporter, other_supporter, name="Room A")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With PEERCHAT_FORBID_SKIPS=1 (CI's PostgreSQL + Redis pass) any skip fails the run."""
+    if os.environ.get("PEERCHAT_FORBID_SKIPS") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(
+            f"PEERCHAT_FORBID_SKIPS=1: {len(skipped)} test(s) skipped; failing the run",
+            red=True,
+        )
+        session.exitstatus = 1

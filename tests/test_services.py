@@ -144,7 +144,8 @@ def test_removing_a_member_tells_their_sockets(django_capture_on_commit_callback
         assert room_member_remove(room=room, user=supporter) is True
         assert room_member_remove(room=room, user=supporter) is False
     publish.assert_called_once_with(
-        f"user.{supporter.pk}", {"kind": "control", "action": "membership_removed", "room": room.pk}
+        "users",
+        {"kind": "control", "user": supporter.pk, "action": "membership_removed", "room": room.pk},
     )
 
 

@@ -34,7 +34,12 @@ def room_member_remove(*, room: Room, user: User) -> bool:
         deleted, _ = Membership.objects.filter(room=room, user=user).delete()
         if deleted:
             events.publish_on_commit(
-                events.user_group(user.pk),
-                {"kind": "control", "action": "membership_removed", "room": room.pk},
+                events.USERS_GROUP,
+                {
+                    "kind": "control",
+                    "user": user.pk,
+                    "action": "membership_removed",
+                    "room": room.pk,
+                },
             )
     return bool(deleted)
