@@ -73,9 +73,7 @@ class Command(BaseCommand):
             for port in ports:
                 self._start(port)
             self._wait_ready(ports)
-            self.stdout.write(
-                "ready: " + " ".join(f"http://{self.host}:{port}/" for port in ports)
-            )
+            self.stdout.write("ready: " + " ".join(f"http://{self.host}:{port}/" for port in ports))
             self.stdout.flush()
             self._supervise(restart=not options["no_restart"])
         finally:
