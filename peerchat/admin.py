@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from peerchat.models import Membership, Room, User
+from peerchat.services.rooms import room_member_remove
 
 
 @admin.register(User)
@@ -31,6 +32,15 @@ class RoomAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     readonly_fields = ("last_seq",)
     inlines = (MembershipInline,)
+
+    def save_formset(self, request, form, formset, change):
+        """Remove members through the service, so their open sockets stop at once."""
+        instances = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            room_member_remove(room=membership.room, user=membership.user)
+        for membership in instances:
+            membership.save()
+        formset.save_m2m()
 
 
 # Message is deliberately not registered: transcript reads are a moderator action with an

@@ -1,6 +1,7 @@
 """The HTTP side: seekers, rooms, paging, tickets, health, pages and the demo command."""
 
 import uuid
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -222,3 +223,42 @@ def test_seed_demo_can_run_twice(capsys):
     call_command("seed_demo", "--password", "second-pass-456")
     assert Room.objects.filter(name="Demo group room").count() == 1
     assert User.objects.get(username="supporter1").check_password("second-pass-456")
+
+
+def test_removing_a_member_in_the_admin_goes_through_the_service(
+    django_capture_on_commit_callbacks, supporter, other_supporter, room
+):
+    admin = User.objects.create_superuser("root-admin", password="long-password-1", role="admin")
+    admin.handle = "Root"
+    admin.save()
+    client = Client()
+    client.force_login(admin)
+    memberships = list(room.memberships.order_by("pk"))
+    data = {
+        "kind": "group",
+        "name": "Room A",
+        "memberships-TOTAL_FORMS": "2",
+        "memberships-INITIAL_FORMS": "2",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for index, membership in enumerate(memberships):
+        data |= {
+            f"memberships-{index}-id": str(membership.pk),
+            f"memberships-{index}-room": str(room.pk),
+            f"memberships-{index}-user": str(membership.user_id),
+            f"memberships-{index}-role": membership.role,
+        }
+    data["memberships-1-DELETE"] = "on"
+    with (
+        mock.patch("peerchat.events._publish_soon") as publish,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(f"/admin/peerchat/room/{room.pk}/change/", data)
+    assert response.status_code == 302
+    removed = memberships[1].user_id
+    assert set(room.memberships.values_list("user_id", flat=True)) == {memberships[0].user_id}
+    publish.assert_called_once_with(
+        "users",
+        {"kind": "control", "user": removed, "action": "membership_removed", "room": room.pk},
+    )
