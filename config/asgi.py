@@ -11,7 +11,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import (  # noqa: E402
+    AllowedHostsOriginValidator,
+    OriginValidator,
+)
+from django.conf import settings  # noqa: E402
 
 from peerchat.events import serving_loop  # noqa: E402
 from peerchat.routing import websocket_urlpatterns  # noqa: E402
@@ -28,13 +32,22 @@ class ServingLoopMiddleware:
         return await self.app(scope, receive, send)
 
 
+def origin_validator(app):
+    """Check the Origin of every websocket handshake (HTTP 403 when it is not ours).
+
+    WS_ALLOWED_ORIGINS lists full origins (scheme, host and port); without it, the host part
+    is checked against ALLOWED_HOSTS.
+    """
+    if settings.WS_ALLOWED_ORIGINS:
+        return OriginValidator(app, settings.WS_ALLOWED_ORIGINS)
+    return AllowedHostsOriginValidator(app)
+
+
 application = ServingLoopMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
+            "websocket": origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     )
 )

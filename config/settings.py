@@ -31,6 +31,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Full origins (https://chat.example.org) allowed to open websockets; empty: ALLOWED_HOSTS.
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
 
 # HTTPS is assumed in production (behind the reverse proxy that terminates TLS); local runs
 # over plain http on loopback switch it off.
@@ -42,8 +44,10 @@ SECURE_SSL_REDIRECT = HTTPS and env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = HTTPS and env.bool("SECURE_HSTS_PRELOAD", default=False)
-if env.bool("BEHIND_PROXY", default=False):
+SECURE_HSTS_PRELOAD = HTTPS and env.bool("SECURE_HSTS_PRELOAD", default=True)
+# Behind the reverse proxy: trust its X-Forwarded-Proto (and daphne its X-Forwarded-For).
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -174,7 +178,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # (--websocket-max-message-size) so oversized frames are refused before they are buffered.
 PEERCHAT = {
     "MESSAGE_MAX_CHARS": env.int("MESSAGE_MAX_CHARS", default=2000),
-    "WS_MAX_FRAME_BYTES": env.int("WS_MAX_FRAME_BYTES", default=16384),
+    # Room for a full-length body even when a client escapes every character as \uXXXX pairs.
+    "WS_MAX_FRAME_BYTES": env.int("WS_MAX_FRAME_BYTES", default=32768),
     "REPLAY_LIMIT": env.int("REPLAY_LIMIT", default=200),
     "PAGE_LIMIT": env.int("PAGE_LIMIT", default=200),
     "WS_AUTH_TIMEOUT_SECONDS": env.float("WS_AUTH_TIMEOUT_SECONDS", default=10.0),

@@ -336,3 +336,12 @@ def _context_of(frame) -> dict:
     if hasattr(frame, "client_msg_id_text"):
         context["client_msg_id"] = frame.client_msg_id_text
     return context
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: refuse the handshake (HTTP 403) instead of a server error."""
+
+    channel_layer_alias = ChatConsumer.channel_layer_alias
+
+    async def connect(self):
+        await self.close()

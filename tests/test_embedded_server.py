@@ -63,7 +63,7 @@ async def test_oversized_frames_are_refused_by_the_server(server):
         server.ws_url(), additional_headers=server.ws_headers(alex), max_size=None
     ) as ws:
         await _recv(ws)
-        body = "x" * 20_000  # over WS_MAX_FRAME_BYTES (16384)
+        body = "x" * 40_000  # over WS_MAX_FRAME_BYTES (32768)
         await ws.send(
             json.dumps(
                 {"type": "send", "room": 1, "client_msg_id": str(uuid.uuid4()), "body": body}

@@ -33,6 +33,14 @@ def _die_with_parent():
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _health_check_host() -> str:
+    """A Host header Django accepts: the bind address is rarely in ALLOWED_HOSTS in production."""
+    for host in settings.ALLOWED_HOSTS:
+        if host != "*":
+            return host.lstrip(".")
+    return "localhost"
+
+
 class Command(BaseCommand):
     help = "Start N daphne processes (the production topology) and supervise them."
 
@@ -95,9 +103,13 @@ class Command(BaseCommand):
             frame_limit,
             "--application-close-timeout",
             "5",
+            # daphne's access log records client addresses; logs here carry pseudonymous ids
+            # only (DESIGN.md §11), so it is switched off.
+            "--access-log",
+            os.devnull,
             "config.asgi:application",
         ]
-        if os.environ.get("BEHIND_PROXY", "").lower() in {"1", "true", "yes"}:
+        if settings.BEHIND_PROXY:
             command[3:3] = ["--proxy-headers"]
         self.processes[port] = subprocess.Popen(  # noqa: S603 - fixed command, no shell
             command, cwd=settings.BASE_DIR, preexec_fn=_die_with_parent
@@ -110,10 +122,11 @@ class Command(BaseCommand):
             while True:
                 if self.processes[port].poll() is not None:
                     raise CommandError(f"daphne on port {port} exited while starting")
+                request = urllib.request.Request(
+                    f"http://{self.host}:{port}/healthz", headers={"Host": _health_check_host()}
+                )
                 try:
-                    with urllib.request.urlopen(
-                        f"http://{self.host}:{port}/healthz", timeout=2
-                    ) as response:
+                    with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
                         if response.status == 200:
                             break
                 except OSError:
