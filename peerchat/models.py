@@ -1,8 +1,17 @@
 """Accounts, rooms and messages: the records everything else stands on."""
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models import Q
+
+
+class UserManager(DjangoUserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        """`createsuperuser` makes an admin whose handle is their username unless given."""
+        extra_fields.setdefault("role", "admin")
+        extra_fields.setdefault("handle", username)
+        return super().create_superuser(username, email, password, **extra_fields)
 
 
 class User(AbstractUser):
@@ -25,6 +34,8 @@ class User(AbstractUser):
         max_length=16, choices=SupporterLevel.choices, blank=True, default=""
     )
     handle = models.CharField(max_length=48, unique=True)
+
+    objects = UserManager()
 
     class Meta:
         constraints = [

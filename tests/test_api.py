@@ -4,7 +4,7 @@ import uuid
 from unittest import mock
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from peerchat.models import Membership, Room, User
@@ -262,3 +262,32 @@ def test_removing_a_member_in_the_admin_goes_through_the_service(
         "users",
         {"kind": "control", "user": removed, "action": "membership_removed", "room": room.pk},
     )
+
+
+def test_create_staff_makes_a_supporter_with_a_checked_password(monkeypatch, capsys):
+    monkeypatch.setenv("STAFF_PASSWORD", "a-long-new-password-42")
+    call_command(
+        "create_staff",
+        "jo",
+        "--role",
+        "supporter",
+        "--handle",
+        "Jo",
+        "--level",
+        "peer",
+        "--no-input",
+    )
+    user = User.objects.get(username="jo")
+    assert (user.role, user.supporter_level, user.handle) == ("supporter", "peer", "Jo")
+    assert user.check_password("a-long-new-password-42")
+    monkeypatch.setenv("STAFF_PASSWORD", "123")
+    with pytest.raises(CommandError):
+        call_command("create_staff", "kim", "--role", "moderator", "--handle", "Kim", "--no-input")
+    with pytest.raises(CommandError):
+        call_command("create_staff", "lee", "--role", "supporter", "--handle", "Lee", "--no-input")
+    assert not User.objects.filter(username__in=["kim", "lee"]).exists()
+
+
+def test_createsuperuser_makes_an_admin_with_a_handle():
+    admin = User.objects.create_superuser("boss", password="a-long-new-password-42")
+    assert (admin.role, admin.handle, admin.is_superuser) == ("admin", "boss", True)
