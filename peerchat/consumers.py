@@ -92,10 +92,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.hub.unsubscribe_all(self)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.closed:
+            return  # frames queued before we closed the socket get no answer
         if not self.bucket.take():
             self.refused_for_rate += 1
             if self.refused_for_rate >= settings.PEERCHAT["WS_RATE_CLOSE_AFTER"]:
                 logger.info("closing socket of user %s: too many frames", self._user_ref())
+                self.closed = True
                 await self.close(code=protocol.CLOSE_TOO_MANY_FRAMES)
                 return
             await self._send_error("rate_limited", "Too many frames; slow down a little.")
@@ -231,9 +234,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=event["text"])
 
     async def hub_resync(self):
-        """The channel layer was unreachable: fetch what may have been missed, by seq."""
+        """The channel layer was unreachable: fetch what may have been missed, by seq.
+
+        Control events may have been lost too, so membership is checked again here.
+        """
         for room_id, state in list(self.rooms.items()):
-            last_seq = await database_sync_to_async(selectors.room_last_seq)(room_id=room_id)
+            try:
+                membership = await database_sync_to_async(selectors.membership_get)(
+                    room_id=room_id, user=self.user
+                )
+            except PeerchatError:
+                await self._drop_room(room_id)
+                await self._send_frame({"type": "left", "room": room_id, "reason": "removed"})
+                continue
+            last_seq = membership.room.last_seq
             state.target = max(state.target, last_seq)
             if not state.catching_up and state.target > state.last:
                 state.catching_up = True
@@ -256,8 +270,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Helpers -----------------------------------------------------------------------------------
 
     async def _authenticated(self, user):
-        self.user = user
+        # Subscribe first: if the channel layer is down the socket stays signed out and the
+        # client can simply try again.
         await self.hub.subscribe(events.USERS_GROUP, self)
+        self.user = user
         await self._send_frame(
             {
                 "type": "hello",

@@ -74,7 +74,3 @@ def replay_for_join(*, room_id: int, since: int, limit: int) -> Replay:
         .order_by("seq")
     )
     return Replay(last_seq=last_seq, messages=messages, limited=start > since)
-
-
-def room_last_seq(*, room_id: int) -> int:
-    return Room.objects.values_list("last_seq", flat=True).get(pk=room_id)

@@ -581,3 +581,49 @@ async def test_new_supporter_fixture_is_isolated(db):
     await socket.send({"type": "join", "room": 1})
     assert (await socket.recv_type("error"))["code"] == "room_not_found"
     await socket.close()
+
+
+async def test_a_resync_drops_rooms_the_user_was_removed_from_meanwhile(
+    monkeypatch, supporter, other_supporter, room
+):
+    from peerchat.hub import get_hub
+
+    sam = await open_socket(other_supporter)
+    await sam.join(room.pk)
+    # The removal's control event is lost (e.g. during a channel-layer outage).
+    monkeypatch.setattr(events, "publish_on_commit", lambda group, event: None)
+    await database_sync_to_async(room_member_remove)(room=room, user=other_supporter)
+    monkeypatch.undo()
+    assert await sam.nothing()
+    [consumer] = get_hub().members(f"room.{room.pk}")
+    await consumer.hub_resync()
+    assert await sam.recv() == {"type": "left", "room": room.pk, "reason": "removed"}
+    await database_sync_to_async(message_send)(
+        room_id=room.pk, sender=supporter, client_msg_id=uuid.uuid4(), body="not for Sam"
+    )
+    assert await sam.nothing()
+    await sam.close()
+
+
+async def test_signing_in_while_the_layer_is_down_can_be_retried(monkeypatch, supporter):
+    from peerchat.hub import Hub
+
+    real_subscribe = Hub.subscribe
+    failures = []
+
+    async def subscribe_failing_once(self, group, member):
+        if not failures:
+            failures.append(group)
+            raise ConnectionError("layer down")
+        return await real_subscribe(self, group, member)
+
+    monkeypatch.setattr(Hub, "subscribe", subscribe_failing_once)
+    ticket = await database_sync_to_async(ws_ticket_issue)(user=supporter)
+    socket = await open_socket(None)
+    await socket.send({"type": "auth", "ticket": ticket})
+    assert (await socket.recv_type("error"))["code"] == "server_error"
+    await socket.send({"type": "join", "room": 1})
+    assert (await socket.recv_type("error"))["code"] == "not_authenticated"
+    await socket.send({"type": "auth", "ticket": ticket})
+    assert (await socket.recv_type("hello"))["authenticated"] is True
+    await socket.close()
