@@ -48,7 +48,7 @@ class Hub:
         added = asyncio.get_running_loop().create_future()
         self._adding[group] = added
         try:
-            await self.layer.group_add(group, self.channel)
+            await self._group_add(group, self.channel)
         except BaseException as error:
             self._groups.pop(group, None)
             added.set_exception(error)
@@ -111,9 +111,13 @@ class Hub:
                 raise
             except Exception as error:  # noqa: BLE001 - the layer is unreachable: recover
                 logger.warning("hub receive failed: %s; recovering", type(error).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                await self._recover(channel)
+                # Receive again only once this channel is back in its groups: a Redis that
+                # restarted empty would take the receive and route nothing to it, for good.
+                while self.channel == channel:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    if await self._recover(channel):
+                        break
                 continue
             backoff = 0.1
             await self._dispatch(message)
@@ -125,20 +129,36 @@ class Hub:
             except Exception:
                 logger.exception("hub delivery to a socket failed")
 
-    async def _recover(self, channel: str) -> None:
-        """Re-join every group (the layer may have restarted empty) and re-sync every socket."""
+    async def _recover(self, channel: str) -> bool:
+        """Re-join every group (the layer may have restarted empty) and re-sync every socket.
+
+        Returns False, having changed nothing, while the layer is still unreachable.
+        """
         try:
             for group in list(self._groups):
-                await self.layer.group_add(group, channel)
+                await self._group_add(group, channel)
         except Exception as error:  # noqa: BLE001 - still down: the read loop tries again
             logger.warning("hub re-subscribe failed: %s", type(error).__name__)
-            return
+            return False
         members = {m for group_members in self._groups.values() for m in group_members}
         for member in members:
             try:
                 await member.hub_resync()
             except Exception:
                 logger.exception("hub re-sync of a socket failed")
+        return True
+
+    async def _group_add(self, group: str, channel: str) -> None:
+        """Add `channel` to `group`, trying a second time if the first attempt fails.
+
+        After Redis restarts, the first command on each connection that sat idle in the
+        pool fails ("Connection closed by server") and the pool reconnects it, so only a
+        second failure means the layer is really unreachable.
+        """
+        try:
+            await self.layer.group_add(group, channel)
+        except Exception:  # noqa: BLE001 - a stale pooled connection: retried once
+            await self.layer.group_add(group, channel)
 
     async def _refresh_loop(self, channel: str) -> None:
         """Re-add this channel to its groups well before the layer's group expiry drops it."""
@@ -147,7 +167,7 @@ class Hub:
             await asyncio.sleep(interval)
             for group in list(self._groups):
                 try:
-                    await self.layer.group_add(group, channel)
+                    await self._group_add(group, channel)
                 except Exception as error:  # noqa: BLE001 - the read loop handles outages
                     logger.warning("hub group refresh failed: %s", type(error).__name__)
                     break

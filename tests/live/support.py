@@ -1,0 +1,210 @@
+"""Helpers for the live tests: rooms, what the database holds, HTTP reads, a private Redis."""
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+
+from tests.servers import Topology, free_port
+
+HTTP_TIMEOUT_SECONDS = 10
+
+
+def start_topology(tmp_path, **kwargs) -> Topology:
+    """Start a two-process topology; on failure drop whatever was created, then re-raise."""
+    topology = Topology(tmp_path, processes=2, **kwargs)
+    try:
+        topology.start()
+    except BaseException:
+        stop_topology(topology)
+        raise
+    return topology
+
+
+def stop_topology(topology: Topology) -> None:
+    """Stop the processes, drop the database, and remove the topology's keys from Redis."""
+    try:
+        topology.stop()
+    finally:
+        url, prefix = topology.env.get("REDIS_URL"), topology.env.get("CHANNEL_LAYER_PREFIX")
+        if url and prefix:
+            # Groups outlive their processes for a day (group_expiry); this prefix is unique
+            # to this topology, so nothing of anyone else's is touched.
+            with (
+                contextlib.suppress(redis.RedisError),
+                redis.Redis.from_url(url, socket_timeout=5) as client,
+            ):
+                keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+                if keys:
+                    client.delete(*keys)
+
+
+_sessions: dict[tuple[str, str], requests.Session] = {}
+
+
+def session_for(topology: Topology, username: str) -> requests.Session:
+    """Sign `username` in once per topology; the session cookie works on every process."""
+    key = (str(topology.state_file), username)
+    if key not in _sessions:
+        _sessions[key] = topology.login(username, 0)
+    return _sessions[key]
+
+
+def room_create(topology: Topology, name: str, usernames: list[str]) -> int:
+    """Create a group room with these demo users through the real service; return its id."""
+    code = f"""
+import json
+from peerchat.models import Membership, Room, User
+from peerchat.services.rooms import room_create
+
+users = User.objects.filter(username__in=json.loads({json.dumps(json.dumps(usernames))}))
+room = room_create(
+    kind=Room.Kind.GROUP,
+    name={json.dumps(name)},
+    members=[
+        (u, Membership.Role.MODERATOR if u.role == "moderator" else Membership.Role.SUPPORTER)
+        for u in users
+    ],
+)
+print("room-id", room.pk, room.memberships.count())
+"""
+    output = topology.manage("shell", "-c", code)
+    line = next(line for line in output.splitlines() if line.startswith("room-id "))
+    _, room_id, members = line.split()
+    assert int(members) == len(usernames), f"room {name!r} got {members} of {usernames}"
+    return int(room_id)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What PostgreSQL holds for one room, read directly (not through the server)."""
+
+    last_seq: int
+    messages: list[dict]  # in seq order: seq, username, handle, client_msg_id, body, status
+
+    @property
+    def seqs(self) -> list[int]:
+        return [m["seq"] for m in self.messages]
+
+    def by_client_msg_id(self) -> dict[str, dict]:
+        return {m["client_msg_id"]: m for m in self.messages}
+
+
+def stored(topology: Topology, room_id: int) -> Stored:
+    with psycopg.connect(topology.env["DATABASE_URL"], connect_timeout=5) as connection:
+        rows = connection.execute(
+            """
+            SELECT m.seq, u.username, u.handle, m.client_msg_id::text, m.body, m.status
+            FROM peerchat_message m JOIN peerchat_user u ON u.id = m.sender_id
+            WHERE m.room_id = %s ORDER BY m.seq, m.id
+            """,
+            (room_id,),
+        ).fetchall()
+        (last_seq,) = connection.execute(
+            "SELECT last_seq FROM peerchat_room WHERE id = %s", (room_id,)
+        ).fetchone()
+    fields = ("seq", "username", "handle", "client_msg_id", "body", "status")
+    return Stored(last_seq=last_seq, messages=[dict(zip(fields, row, strict=True)) for row in rows])
+
+
+def page_messages(topology: Topology, session, room_id: int, index: int = 0) -> list[dict]:
+    """Read a room's whole history the way a client pages it: `?after=` until `has_more` ends."""
+    messages, after = [], 0
+    for _ in range(1000):
+        response = session.get(
+            f"{topology.base_url(index)}/api/v1/rooms/{room_id}/messages",
+            params={"after": after},
+            timeout=HTTP_TIMEOUT_SECONDS,
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        messages += page["messages"]
+        if not page["has_more"]:
+            return messages
+        after = page["next_after"]
+    raise AssertionError("paging never ended")
+
+
+def healthz(topology: Topology, index: int) -> tuple[int, dict]:
+    response = requests.get(f"{topology.base_url(index)}/healthz", timeout=HTTP_TIMEOUT_SECONDS)
+    return response.status_code, response.json()
+
+
+class RedisServer:
+    """A private, throwaway redis-server on a free loopback port that a test may kill."""
+
+    def __init__(self, directory: Path):
+        self.binary = shutil.which("redis-server")
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        assert not self.running
+        # setpriv has Linux SIGKILL the server if the thread that started it dies, so a test
+        # run that is killed leaves no redis-server behind (start it from the main thread).
+        setpriv = shutil.which("setpriv")
+        prefix = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
+        self.process = subprocess.Popen(
+            [
+                *prefix,
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--logfile",
+                str(self.directory / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if not self.running or time.monotonic() > deadline:
+                self.kill()
+                log = self.directory / "redis.log"
+                raise RuntimeError(
+                    f"redis-server on port {self.port} did not start:\n"
+                    + (log.read_text() if log.exists() else "")
+                )
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the server (no shutdown, no save): every key and connection is gone."""
+        if self.running:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait(timeout=10)
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False

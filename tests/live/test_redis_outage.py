@@ -1,0 +1,177 @@
+"""Redis, the channel layer, dies and comes back mid-stream: every client still shows it all.
+
+These tests run the topology against a redis-server of their own, which they kill (SIGKILL:
+every key, group and queued event is lost) and start again, empty, on the same port.
+"""
+
+import asyncio
+import time
+
+import pytest
+
+from tests.live.client import until
+from tests.live.support import healthz, start_topology, stop_topology, stored
+
+pytestmark = pytest.mark.live
+
+ROOM = 1  # the demo group room
+SENDERS = [("supporter1", 0), ("supporter2", 1)]
+READERS = [("trainee1", 0), ("moderator", 1)]
+RATE_PER_SENDER = 8.0  # messages per second, under the default WS_RATE_PER_SECOND=10
+KILL_AT = 1.0  # seconds into the stream
+# Longer than events.publish's retries (about 4.3 s), so some broadcasts are given up for
+# good and only the database has them; the later ones are published to a Redis that has
+# forgotten every group.
+OUTAGE = 5.0
+# Go on long enough after Redis is back for the hubs' reconnect backoff (up to 6.3 s after
+# the first failure) and for live traffic after their recovery.
+SEND_FOR = KILL_AT + OUTAGE + 4.0
+PER_SENDER = int(SEND_FOR * RATE_PER_SENDER)
+TOTAL = PER_SENDER * len(SENDERS)
+
+
+@pytest.fixture(scope="module")
+def outage_topology(tmp_path_factory, postgres_url, private_redis):
+    topology = start_topology(
+        tmp_path_factory.mktemp("outage"), postgres_url=postgres_url, redis_url=private_redis.url
+    )
+    yield topology
+    stop_topology(topology)
+
+
+def all_healthy(topology) -> bool:
+    return all(healthz(topology, i)[0] == 200 for i in range(len(topology.ports)))
+
+
+async def wait_all_healthy(topology, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(all_healthy, topology):
+        assert time.monotonic() < deadline, "the processes did not report healthy again"
+        await asyncio.sleep(0.2)
+
+
+async def test_healthz_names_the_channel_layer_while_redis_is_down(outage_topology, private_redis):
+    topology = outage_topology
+    await wait_all_healthy(topology)
+    private_redis.kill()
+    try:
+        for index in range(len(topology.ports)):
+            status, body = await asyncio.to_thread(healthz, topology, index)
+            assert status == 503, body
+            assert body["status"] == "failing" and body["database"] == "ok", body
+            assert body["channel_layer"].startswith("failing"), body
+    finally:
+        private_redis.start()
+    await wait_all_healthy(topology)
+    for index in range(len(topology.ports)):
+        assert await asyncio.to_thread(healthz, topology, index) == (
+            200,
+            {"status": "ok", "database": "ok", "channel_layer": "ok"},
+        )
+
+
+async def test_a_process_idle_through_a_redis_restart_takes_new_sockets_at_once(
+    outage_topology, private_redis, connect
+):
+    """After Redis restarts, the first command on each pooled connection that sat idle
+    through the restart fails ("Connection closed by server"). Without a retry in the hub,
+    the first socket to connect to each process was dropped before its hello."""
+    topology = outage_topology
+    await wait_all_healthy(topology)
+    # A socket on each process uses the channel layer, then leaves: each hub stops, and its
+    # Redis connections stay in the pool.
+    first = [
+        await connect(topology, "supporter1", index=i, room=ROOM, failover=False, name=f"A@{i}")
+        for i in (0, 1)
+    ]
+    base = first[0].joins[0]["last_seq"]
+    await first[0].send_message("msg from Alex before the restart")
+    await asyncio.gather(*(c.wait_for_seq(base + 1) for c in first))
+    for client in first:
+        await client.close()
+    await asyncio.sleep(0.5)
+
+    # Redis restarts while nothing on either process touches the channel layer.
+    private_redis.kill()
+    private_redis.start()
+
+    # The next person to open the chat on each process gets in at once, on that process...
+    later = [
+        await connect(topology, user, index=i, room=ROOM, failover=False, name=f"{user}@{i}")
+        for user, i in (("supporter2", 0), ("trainee1", 1))
+    ]
+    # ...and the two processes route the room's messages to each other again.
+    for sender in later:
+        await sender.send_message(f"msg from {sender.handle} after the restart")
+    await asyncio.gather(*(c.wait_for_seq(base + 3) for c in later))
+    for client in later:
+        assert [m["seq"] for m in client.messages] == list(range(1, base + 4)), client.name
+        assert {m["body"] for m in client.messages[-2:]} == {
+            "msg from Sam after the restart",
+            "msg from Robin after the restart",
+        }, client.name
+        assert client.reconnections == 0 and client.errors == [], client.name
+        assert client.anomalies == [], client.name
+
+
+async def test_a_redis_restart_mid_stream_loses_and_duplicates_nothing(
+    outage_topology, private_redis, connect
+):
+    topology = outage_topology
+    await wait_all_healthy(topology)
+    senders = [
+        await connect(topology, user, index=index, room=ROOM, name=f"sender {user}@{index}")
+        for user, index in SENDERS
+    ]
+    readers = [
+        await connect(topology, user, index=index, room=ROOM, name=f"reader {user}@{index}")
+        for user, index in READERS
+    ]
+    everyone = senders + readers
+    # Whatever an earlier test in this module left in the room is the starting point.
+    base = senders[0].joins[0]["last_seq"]
+    sent: dict[str, list[str]] = {s.name: [] for s in senders}
+    loop = asyncio.get_running_loop()
+
+    async def send_steadily(client):
+        start = loop.time()
+        for i in range(1, PER_SENDER + 1):
+            await asyncio.sleep(max(0.0, start + (i - 1) / RATE_PER_SENDER - loop.time()))
+            sent[client.name].append(await client.send_message(f"msg {i} from {client.handle}"))
+
+    tasks = [asyncio.create_task(send_steadily(s)) for s in senders]
+    try:
+        await asyncio.sleep(KILL_AT)
+        private_redis.kill()
+        await asyncio.sleep(OUTAGE)
+    finally:
+        if not private_redis.running:
+            private_redis.start()  # empty: no groups, no queued events
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    await until(
+        lambda: all(c.check() and not c.outbox for c in senders),
+        timeout=30,
+        what=lambda: {s.name: len(s.outbox) for s in senders},
+    )
+    await asyncio.gather(*(c.wait_for_seq(base + TOTAL, timeout=30) for c in everyone))
+    await asyncio.sleep(0.3)
+
+    # The sockets never went down: only the channel layer did.
+    assert [c.reconnections for c in everyone] == [0] * len(everyone)
+    db = stored(topology, ROOM)
+    assert db.last_seq == base + TOTAL
+    assert db.seqs == list(range(1, base + TOTAL + 1))
+    by_cid = db.by_client_msg_id()
+    for sender in senders:
+        assert sender.errors == [], sender.name
+        assert [sender.acks[cid]["seq"] for cid in sent[sender.name]] == [
+            by_cid[cid]["seq"] for cid in sent[sender.name]
+        ]
+    expected = [(m["seq"], m["client_msg_id"], m["body"], m["handle"]) for m in db.messages]
+    for client in everyone:
+        shown = [
+            (m["seq"], m["client_msg_id"], m["body"], m["sender"]["handle"])
+            for m in client.messages
+        ]
+        assert shown == expected, client.name
+        assert client.anomalies == [] and client.errors == [], client.name
