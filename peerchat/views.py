@@ -54,7 +54,18 @@ def _database_ok() -> bool:
 
 
 async def _channel_layer_ok() -> bool:
-    """Round-trip one message through the channel layer on a throwaway channel."""
+    """Round-trip one message through the channel layer, trying twice.
+
+    After Redis restarts, the first command on each pooled connection fails once and the pool
+    reconnects it; only a second failure means the layer is really unreachable.
+    """
+    try:
+        return await _channel_layer_round_trip()
+    except Exception:  # noqa: BLE001 - a stale pooled connection: retried once
+        return await _channel_layer_round_trip()
+
+
+async def _channel_layer_round_trip() -> bool:
     layer = get_channel_layer()
     channel = f"peerchat-healthz.{uuid.uuid4().hex}"
     token = uuid.uuid4().hex
