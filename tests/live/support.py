@@ -1,5 +1,6 @@
 """Helpers for the live tests: rooms, what the database holds, HTTP reads, a private Redis."""
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -16,6 +17,15 @@ import requests
 from tests.servers import Topology, free_port
 
 HTTP_TIMEOUT_SECONDS = 10
+
+
+async def send_steadily(client, sent: list, *, count: int, rate: float) -> None:
+    """Send `count` messages at `rate` per second, appending each client_msg_id to `sent`."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i in range(1, count + 1):
+        await asyncio.sleep(max(0.0, start + (i - 1) / rate - loop.time()))
+        sent.append(await client.send_message(f"msg {i} from {client.handle}"))
 
 
 def start_topology(tmp_path, **kwargs) -> Topology:

@@ -7,7 +7,14 @@ from datetime import datetime
 import pytest
 
 from tests.live.client import until
-from tests.live.support import page_messages, session_for, start_topology, stop_topology, stored
+from tests.live.support import (
+    page_messages,
+    send_steadily,
+    session_for,
+    start_topology,
+    stop_topology,
+    stored,
+)
 
 pytestmark = pytest.mark.live
 
@@ -43,15 +50,10 @@ async def test_killing_a_process_mid_stream_loses_and_duplicates_nothing(
     everyone = senders + readers
     doomed = [c for c in everyone if c.index == KILLED]
     sent: dict[str, list[str]] = {s.name: [] for s in senders}
-    loop = asyncio.get_running_loop()
-
-    async def send_steadily(client):
-        start = loop.time()
-        for i in range(1, PER_SENDER + 1):
-            await asyncio.sleep(max(0.0, start + (i - 1) / RATE_PER_SENDER - loop.time()))
-            sent[client.name].append(await client.send_message(f"msg {i} from {client.handle}"))
-
-    tasks = [asyncio.create_task(send_steadily(s)) for s in senders]
+    tasks = [
+        asyncio.create_task(send_steadily(s, sent[s.name], count=PER_SENDER, rate=RATE_PER_SENDER))
+        for s in senders
+    ]
     await until(
         lambda: sum(map(len, sent.values())) >= KILL_AFTER, timeout=30, what="sends before kill"
     )

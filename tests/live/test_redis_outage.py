@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.live.client import until
-from tests.live.support import healthz, start_topology, stop_topology, stored
+from tests.live.support import healthz, send_steadily, start_topology, stop_topology, stored
 
 pytestmark = pytest.mark.live
 
@@ -131,15 +131,10 @@ async def test_a_redis_restart_mid_stream_loses_and_duplicates_nothing(
     # Whatever an earlier test in this module left in the room is the starting point.
     base = senders[0].joins[0]["last_seq"]
     sent: dict[str, list[str]] = {s.name: [] for s in senders}
-    loop = asyncio.get_running_loop()
-
-    async def send_steadily(client):
-        start = loop.time()
-        for i in range(1, PER_SENDER + 1):
-            await asyncio.sleep(max(0.0, start + (i - 1) / RATE_PER_SENDER - loop.time()))
-            sent[client.name].append(await client.send_message(f"msg {i} from {client.handle}"))
-
-    tasks = [asyncio.create_task(send_steadily(s)) for s in senders]
+    tasks = [
+        asyncio.create_task(send_steadily(s, sent[s.name], count=PER_SENDER, rate=RATE_PER_SENDER))
+        for s in senders
+    ]
     try:
         await asyncio.sleep(KILL_AT)
         private_redis.kill()
