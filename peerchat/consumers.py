@@ -107,6 +107,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self._send_error("binary_frame", "Frames must be JSON text, not binary.")
             return
+        frame = None
         try:
             frame = protocol.parse(text_data)
             if self.user is None and not isinstance(frame, protocol.Auth):
@@ -120,7 +121,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send_error(error.code, error.detail, **_context_of(frame))
         except Exception:
             logger.exception("frame from user %s failed", self._user_ref())
-            await self._send_error("server_error", "Something went wrong on our side; try again.")
+            await self._send_error(
+                "server_error", "Something went wrong on our side; try again.", **_context_of(frame)
+            )
 
     # Frames ------------------------------------------------------------------------------------
 

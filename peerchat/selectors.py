@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from django.db.models import F
+
 from peerchat.errors import RoomNotFound
 from peerchat.models import Membership, Message, Room, User
 
@@ -23,7 +25,7 @@ def rooms_for_user(*, user: User) -> list[dict]:
     memberships = (
         Membership.objects.filter(user=user)
         .select_related("room")
-        .order_by("-room__last_seq", "room_id")
+        .order_by(F("room__last_message_at").desc(nulls_last=True), "-room__created_at")
     )
     return [
         {

@@ -6,10 +6,9 @@ import uuid
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from peerchat import events
@@ -22,9 +21,12 @@ def home(request):
     return render(request, "peerchat/home.html")
 
 
-@login_required
 @ensure_csrf_cookie
 def chat(request):
+    if not request.user.is_authenticated:
+        # A seeker whose session ended has no password to sign in with: the home page offers
+        # both ways back in (start again, or staff sign-in).
+        return redirect("home")
     return render(request, "peerchat/chat.html")
 
 

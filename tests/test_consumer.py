@@ -627,3 +627,26 @@ async def test_signing_in_while_the_layer_is_down_can_be_retried(monkeypatch, su
     await socket.send({"type": "auth", "ticket": ticket})
     assert (await socket.recv_type("hello"))["authenticated"] is True
     await socket.close()
+
+
+async def test_an_unexpected_failure_is_a_server_error_the_client_can_match(
+    monkeypatch, supporter, room
+):
+    import peerchat.consumers
+
+    def broken_send(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(peerchat.consumers, "message_send", broken_send)
+    socket = await open_socket(supporter)
+    frame = send_frame(room.pk, "will be retried")
+    await socket.send(frame)
+    error = await socket.recv_type("error")
+    assert (error["code"], error["room"], error["client_msg_id"]) == (
+        "server_error",
+        room.pk,
+        frame["client_msg_id"],
+    )
+    assert "database" not in error["detail"]  # internals stay in the server's log
+    await socket.ping()
+    await socket.close()

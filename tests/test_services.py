@@ -170,6 +170,17 @@ def test_replay_returns_the_newest_when_limited(supporter, room):
     assert (replay.limited, [m.seq for m in replay.messages]) == (False, [7, 8, 9, 10])
 
 
+def test_rooms_with_the_newest_message_come_first(supporter, room):
+    quiet = make_group_room(supporter, name="Quiet")
+    busy_before = make_group_room(supporter, name="Busy before")
+    for _ in range(3):
+        send(busy_before, supporter)
+    send(room, supporter)
+    names = [r["name"] for r in selectors.rooms_for_user(user=supporter)]
+    assert names == ["Room A", "Busy before", "Quiet"]
+    assert quiet.last_message_at is None
+
+
 def test_rooms_for_user_lists_only_their_rooms(supporter, other_supporter, room):
     make_group_room(other_supporter, name="Not Alex's")
     assert selectors.rooms_for_user(user=supporter) == [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from peerchat import events
 from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong
@@ -52,7 +53,9 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
             # The UPDATE takes the room's row lock (PostgreSQL) or the write lock (SQLite) until
             # commit, so concurrent senders are numbered one after another, and a rollback
             # takes the number back with it: seq stays gapless.
-            Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
+            Room.objects.filter(pk=room_id).update(
+                last_seq=F("last_seq") + 1, last_message_at=timezone.now()
+            )
             seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
             message = Message(
                 room_id=room_id,

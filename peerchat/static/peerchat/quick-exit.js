@@ -4,7 +4,11 @@
   function leave(event) {
     if (event) event.preventDefault();
     var target = document.querySelector("[data-quick-exit]");
-    window.location.replace(target ? target.href : "about:blank");
+    var url = target ? target.href : "about:blank";
+    // A fresh tab has no history to go back to; this tab is replaced as well, in case the
+    // browser refuses to open one.
+    window.open(url, "_blank", "noopener");
+    window.location.replace(url);
   }
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("[data-quick-exit]")) leave(event);
