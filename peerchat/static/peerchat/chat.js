@@ -436,6 +436,12 @@
   function abandonSocket() {
     const ws = socket;
     if (!ws) return;
+    closeQuietly(ws);
+    socketLost(1006);
+  }
+
+  // Close a socket without hearing from it again.
+  function closeQuietly(ws) {
     ws.onmessage = null;
     ws.onclose = null;
     try {
@@ -443,7 +449,6 @@
     } catch (error) {
       // Already closing.
     }
-    socketLost(1006);
   }
 
   function scheduleReconnect() {
@@ -672,14 +677,7 @@
     const ws = socket;
     socket = null;
     ready = false;
-    if (!ws) return;
-    ws.onmessage = null;
-    ws.onclose = null;
-    try {
-      ws.close();
-    } catch (error) {
-      // Already closing.
-    }
+    if (ws) closeQuietly(ws);
   }
 
   function addMessage(room, frame, live) {
