@@ -28,7 +28,8 @@ USER peerchat
 EXPOSE 8000
 
 # One daphne process per container (Docker's restart policy supervises it). The frame limit
-# follows WS_MAX_FRAME_BYTES, as in `manage.py run_topology`; --proxy-headers takes the client
-# address from the reverse proxy's X-Forwarded-For; --verbosity 0 turns off daphne's access
-# log, which would record client addresses (nginx keeps an access log without them).
-CMD ["sh", "-c", "exec daphne --bind 0.0.0.0 --port 8000 --proxy-headers --websocket-max-message-size \"${WS_MAX_FRAME_BYTES:-16384}\" --websocket-max-frame-size \"${WS_MAX_FRAME_BYTES:-16384}\" --application-close-timeout 5 --verbosity 0 config.asgi:application"]
+# follows WS_MAX_FRAME_BYTES, as in `manage.py run_topology` (32768 when unset, the settings'
+# default); --proxy-headers takes the client address from the reverse proxy's X-Forwarded-For;
+# --verbosity 0 turns off daphne's access log, which would record client addresses
+# (run_topology passes --access-log /dev/null instead; nginx keeps an access log without them).
+CMD ["sh", "-c", "exec daphne --bind 0.0.0.0 --port 8000 --proxy-headers --websocket-max-message-size \"${WS_MAX_FRAME_BYTES:-32768}\" --websocket-max-frame-size \"${WS_MAX_FRAME_BYTES:-32768}\" --application-close-timeout 5 --verbosity 0 config.asgi:application"]
