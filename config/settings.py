@@ -5,12 +5,12 @@ variables at all but DEBUG) is SQLite and the in-memory channel layer; productio
 DATABASE_URL, REDIS_URL, SECRET_KEY and ALLOWED_HOSTS.
 """
 
-import fnmatch
-import re
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config.channel_layers import in_memory_layer, redis_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -118,31 +118,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="peerchat"),
-                "capacity": 100,
-                # Each process has one fan-out channel that carries every broadcast for
-                # every room it serves, so it needs far more room than a per-socket channel.
-                "channel_capacity": {"peerchat-hub.*": 20000},
-            },
-        }
-    }
-else:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            # InMemoryChannelLayer (channels 4.3) iterates channel_capacity as compiled
-            # (pattern, capacity) pairs without compiling a dict first, so give it pairs.
-            "CONFIG": {
-                "channel_capacity": [(re.compile(fnmatch.translate("peerchat-hub.*")), 20000)]
-            },
-        }
-    }
+CHANNEL_LAYERS = {
+    "default": redis_layer(
+        REDIS_URL,
+        prefix=env.str("CHANNEL_LAYER_PREFIX", default="peerchat"),
+        socket_timeout=env.float("REDIS_SOCKET_TIMEOUT", default=15.0),
+    )
+    if REDIS_URL
+    else in_memory_layer()
+}
 
 AUTH_USER_MODEL = "peerchat.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -91,3 +91,23 @@ async def test_after_a_failure_the_hub_receives_again_only_once_back_in_its_grou
     await wait_for(lambda: member.delivered)
     assert member.delivered[0]["seq"] == 1
     await hub.unsubscribe_all(member)
+
+
+async def test_an_idle_hub_on_redis_keeps_listening_without_errors(redis_url, caplog):
+    """redis-py 8 reads time out after 5 s by default, as long as channels_redis blocks in
+    BZPOPMIN: with the project's layer settings an idle hub must not fail and re-sync."""
+    from channels_redis.core import RedisChannelLayer
+
+    from config.channel_layers import redis_layer
+
+    config = redis_layer(redis_url, prefix="peerchat-idle-test")["CONFIG"]
+    layer = RedisChannelLayer(**config)
+    hub, member = Hub(layer), Member()
+    await hub.subscribe("room.1", member)
+    await asyncio.sleep(RedisChannelLayer.brpop_timeout + 1.5)
+    await layer.group_send("room.1", {"type": "x", "group": "room.1", "kind": "frame"})
+    await wait_for(lambda: member.delivered)
+    assert member.resyncs == 0
+    assert "hub receive failed" not in caplog.text
+    await hub.unsubscribe_all(member)
+    await layer.flush()
