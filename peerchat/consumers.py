@@ -185,10 +185,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         state = self.rooms.get(frame.room)
         if state is None:
             raise protocol.FrameError("not_joined", "Join the room first.", room=frame.room)
-        await database_sync_to_async(selectors.membership_get)(room_id=frame.room, user=self.user)
         now = time.monotonic()
         if now - state.typing_at < TYPING_INTERVAL_SECONDS:
-            return
+            return  # throttled before the membership query, so repeats cost nothing
+        await database_sync_to_async(selectors.membership_get)(room_id=frame.room, user=self.user)
         state.typing_at = now
         frame_text = events.encode(
             {"type": "typing", "room": frame.room, "handle": self.user.handle}

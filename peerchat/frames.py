@@ -1,6 +1,12 @@
 """The server's frames, built in one place for the socket, the replay and the HTTP API."""
 
+from datetime import UTC, datetime
+
 from peerchat.models import Message
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def message_frame(message: Message) -> dict:
@@ -11,7 +17,7 @@ def message_frame(message: Message) -> dict:
         "seq": message.seq,
         "sender": {"handle": message.sender.handle, "role": message.sender_role},
         "body": message.body,
-        "sent_at": message.sent_at.isoformat().replace("+00:00", "Z"),
+        "sent_at": _utc(message.sent_at),
         "client_msg_id": str(message.client_msg_id),
         "status": message.status,
     }
@@ -25,7 +31,7 @@ def ack_frame(message: Message, *, client_msg_id: str) -> dict:
         "client_msg_id": client_msg_id,
         "seq": message.seq,
         "status": message.status,
-        "sent_at": message.sent_at.isoformat().replace("+00:00", "Z"),
+        "sent_at": _utc(message.sent_at),
     }
 
 

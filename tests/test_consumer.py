@@ -14,7 +14,7 @@ from peerchat.services.messages import message_send
 from peerchat.services.rooms import room_member_remove
 from peerchat.tickets import ws_ticket_issue
 from tests.conftest import make_group_room, make_supporter
-from tests.wsclient import open_socket, session_cookie_for
+from tests.wsclient import open_socket, session_cookie_for, sockets_in_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,10 +182,7 @@ async def test_replay_is_bounded_and_says_limited(settings, supporter, room):
 
 
 async def test_send_acks_the_sender_and_reaches_every_member_once(supporter, other_supporter, room):
-    alex = await open_socket(supporter)
-    sam = await open_socket(other_supporter)
-    await alex.join(room.pk)
-    await sam.join(room.pk)
+    alex, sam = await sockets_in_room(room.pk, supporter, other_supporter)
     frame = send_frame(room.pk, "hello Sam")
     await alex.send(frame)
     ack, own = await alex.ack_and_message()
@@ -247,10 +244,7 @@ async def test_leave_stops_delivery_of_that_room(supporter, other_supporter, roo
 
 
 async def test_typing_reaches_the_room_with_the_handle(supporter, other_supporter, room):
-    alex = await open_socket(supporter)
-    sam = await open_socket(other_supporter)
-    await alex.join(room.pk)
-    await sam.join(room.pk)
+    alex, sam = await sockets_in_room(room.pk, supporter, other_supporter)
     await alex.send({"type": "typing", "room": room.pk})
     assert await sam.recv() == {"type": "typing", "room": room.pk, "handle": "Alex"}
     await alex.send({"type": "typing", "room": room.pk})  # within 3 s: not repeated
@@ -299,10 +293,7 @@ async def test_a_member_of_room_a_learns_nothing_about_room_b(supporter, other_s
 
 
 async def test_removed_member_stops_receiving_at_once(supporter, other_supporter, room):
-    alex = await open_socket(supporter)
-    sam = await open_socket(other_supporter)
-    await alex.join(room.pk)
-    await sam.join(room.pk)
+    alex, sam = await sockets_in_room(room.pk, supporter, other_supporter)
     await database_sync_to_async(room_member_remove)(room=room, user=other_supporter)
     assert await sam.recv() == {"type": "left", "room": room.pk, "reason": "removed"}
     await alex.send(send_frame(room.pk, "after removal"))

@@ -79,3 +79,11 @@ async def open_socket(user=None, *, origin: str | None = ORIGIN, cookie: str | N
     hello = await socket.recv_type("hello")
     assert hello["authenticated"] is (user is not None)
     return socket
+
+
+async def sockets_in_room(room_id: int, *users) -> list[Socket]:
+    """Open a signed-in socket for each user and join each one to the room."""
+    sockets = [await open_socket(user) for user in users]
+    for socket in sockets:
+        await socket.join(room_id)
+    return sockets

@@ -19,6 +19,14 @@ from tests.servers import Topology, free_port
 HTTP_TIMEOUT_SECONDS = 10
 
 
+async def connect_each(connect, topology, users, *, room: int, role: str) -> list:
+    """Connect and join one client per (username, process index), named for the logs."""
+    return [
+        await connect(topology, user, index=index, room=room, name=f"{role} {user}@{index}")
+        for user, index in users
+    ]
+
+
 async def send_steadily(client, sent: list, *, count: int, rate: float) -> None:
     """Send `count` messages at `rate` per second, appending each client_msg_id to `sent`."""
     loop = asyncio.get_running_loop()

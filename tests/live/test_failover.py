@@ -8,6 +8,7 @@ import pytest
 
 from tests.live.client import until
 from tests.live.support import (
+    connect_each,
     page_messages,
     send_steadily,
     session_for,
@@ -39,14 +40,8 @@ async def test_killing_a_process_mid_stream_loses_and_duplicates_nothing(
     failover_topology, connect
 ):
     topology = failover_topology
-    senders = [
-        await connect(topology, user, index=index, room=ROOM, name=f"sender {user}@{index}")
-        for user, index in SENDERS
-    ]
-    readers = [
-        await connect(topology, user, index=index, room=ROOM, name=f"reader {user}@{index}")
-        for user, index in READERS
-    ]
+    senders = await connect_each(connect, topology, SENDERS, room=ROOM, role="sender")
+    readers = await connect_each(connect, topology, READERS, room=ROOM, role="reader")
     everyone = senders + readers
     doomed = [c for c in everyone if c.index == KILLED]
     sent: dict[str, list[str]] = {s.name: [] for s in senders}

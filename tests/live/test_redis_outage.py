@@ -10,7 +10,14 @@ import time
 import pytest
 
 from tests.live.client import until
-from tests.live.support import healthz, send_steadily, start_topology, stop_topology, stored
+from tests.live.support import (
+    connect_each,
+    healthz,
+    send_steadily,
+    start_topology,
+    stop_topology,
+    stored,
+)
 
 pytestmark = pytest.mark.live
 
@@ -119,14 +126,8 @@ async def test_a_redis_restart_mid_stream_loses_and_duplicates_nothing(
 ):
     topology = outage_topology
     await wait_all_healthy(topology)
-    senders = [
-        await connect(topology, user, index=index, room=ROOM, name=f"sender {user}@{index}")
-        for user, index in SENDERS
-    ]
-    readers = [
-        await connect(topology, user, index=index, room=ROOM, name=f"reader {user}@{index}")
-        for user, index in READERS
-    ]
+    senders = await connect_each(connect, topology, SENDERS, room=ROOM, role="sender")
+    readers = await connect_each(connect, topology, READERS, room=ROOM, role="reader")
     everyone = senders + readers
     # Whatever an earlier test in this module left in the room is the starting point.
     base = senders[0].joins[0]["last_seq"]
