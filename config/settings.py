@@ -178,6 +178,57 @@ PEERCHAT = {
     "HUB_GROUP_REFRESH_SECONDS": env.int("HUB_GROUP_REFRESH_SECONDS", default=3600),
 }
 
+# Structured support sessions (docs/operations.md, "Support settings").
+SUPPORT = {
+    # Concurrent one-to-one chats a supporter may hold, by level.
+    "CAPACITY_BY_LEVEL": env.json(
+        "SUPPORT_CAPACITY_BY_LEVEL", default={"trainee": 1, "peer": 2, "senior": 3}
+    ),
+    # No new chats for this long after a chat that ended in an escalation.
+    "ESCALATION_PAUSE_MINUTES": env.int("SUPPORT_ESCALATION_PAUSE_MINUTES", default=15),
+    # How long a returning seeker waits for the supporter they asked for, if that supporter
+    # is on shift but busy, before the next available supporter takes them.
+    "CONTINUITY_WAIT_MINUTES": env.int("SUPPORT_CONTINUITY_WAIT_MINUTES", default=10),
+    # A gentle "time to start closing" for the supporter; nothing is cut off.
+    "SESSION_SOFT_LIMIT_MINUTES": env.int("SUPPORT_SESSION_SOFT_LIMIT_MINUTES", default=50),
+    # A seeker whose page drops keeps their chat (or place in the queue) for this long.
+    "SESSION_GRACE_SECONDS": env.int("SUPPORT_SESSION_GRACE_SECONDS", default=300),
+    "QUEUE_GRACE_SECONDS": env.int("SUPPORT_QUEUE_GRACE_SECONDS", default=300),
+    # How often a seeker's open page tells the server it is still there.
+    "PRESENCE_INTERVAL_SECONDS": env.int("SUPPORT_PRESENCE_INTERVAL_SECONDS", default=20),
+    # How often each daphne process sweeps (lapsed grace periods, continuity waits, pauses);
+    # 0 turns the in-process sweeper off (`manage.py support_sweep --loop` can run it instead).
+    "SWEEP_INTERVAL_SECONDS": env.int("SUPPORT_SWEEP_INTERVAL_SECONDS", default=15),
+    # A supporter may go on shift this many minutes before their scheduled start.
+    "SHIFT_EARLY_START_MINUTES": env.int("SUPPORT_SHIFT_EARLY_START_MINUTES", default=15),
+    # Wait estimates use what happened in this window, and need this many data points.
+    "ESTIMATE_WINDOW_MINUTES": env.int("SUPPORT_ESTIMATE_WINDOW_MINUTES", default=180),
+    "ESTIMATE_MIN_SAMPLES": env.int("SUPPORT_ESTIMATE_MIN_SAMPLES", default=3),
+    # What a seeker may pick as a topic (optional). JSON list of [code, label] pairs.
+    "TOPICS": env.json(
+        "SUPPORT_TOPICS",
+        default=[
+            ["self_harm", "Self-harm"],
+            ["feelings", "How I'm feeling"],
+            ["relationships", "Family, friends or relationships"],
+            ["school_work", "School, college or work"],
+            ["something_else", "Something else"],
+        ],
+    ),
+}
+
+# Grounding ideas shown in the waiting room (plain text, one per line in the JSON list).
+GROUNDING_IDEAS = env.json(
+    "GROUNDING_IDEAS",
+    default=[
+        "Breathe in slowly for four counts, hold for four, and breathe out for six.",
+        "Name five things you can see, four you can hear and three you can touch.",
+        "Hold something cold, like an ice cube or a cold drink, and notice how it feels.",
+        "Press your feet into the floor and notice the ground holding you up.",
+        "Put on a song you know well and listen for one instrument all the way through.",
+    ],
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

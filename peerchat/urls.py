@@ -1,14 +1,16 @@
-from django.urls import path
+"""Every page and API route, gathered from the module that serves each area."""
 
-from peerchat import api, views
+from django.urls import include, path
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("chat/", views.chat, name="chat"),
-    path("healthz", views.healthz, name="healthz"),
-    path("api/v1/me", api.me, name="api-me"),
-    path("api/v1/seekers", api.seekers, name="api-seekers"),
-    path("api/v1/rooms", api.rooms, name="api-rooms"),
-    path("api/v1/rooms/<int:room_id>/messages", api.room_messages, name="api-room-messages"),
-    path("api/v1/ws-tickets", api.ws_tickets, name="api-ws-tickets"),
+    path("", include("peerchat.views.accounts")),
+    path("", include("peerchat.views.support")),
+    path("", include("peerchat.views.staff")),
+    path("", include("peerchat.views.groups")),
+    path("", include("peerchat.views.seeker_data")),
+    path("", include("peerchat.api.accounts")),
+    path("", include("peerchat.api.support")),
+    path("", include("peerchat.api.staff")),
+    path("", include("peerchat.api.groups")),
+    path("", include("peerchat.api.seeker_data")),
 ]

@@ -143,7 +143,7 @@ async def test_healthz_reports_database_and_channel_layer(async_client):
 
 
 async def test_healthz_says_which_part_is_failing(async_client, monkeypatch):
-    from peerchat import views
+    from peerchat.views import accounts as views
 
     async def broken():
         raise ConnectionError("redis down")

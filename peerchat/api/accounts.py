@@ -1,31 +1,19 @@
-"""The JSON API under /api/v1/. Thin: parse, call a service or selector, answer."""
+"""Accounts and rooms in the JSON API: who am I, start as a seeker, rooms, messages, tickets."""
 
 from django.conf import settings
 from django.contrib.auth import login
 from django.http import JsonResponse
+from django.urls import path
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from peerchat import selectors
+from peerchat.api.common import error_response as _error
+from peerchat.api.common import signed_in_only as _signed_in_only
 from peerchat.errors import RoomNotFound
 from peerchat.frames import message_frame
 from peerchat.services.users import seeker_create
 from peerchat.tickets import ws_ticket_issue
-
-
-def _error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"error": code, "detail": detail}, status=status)
-
-
-def _signed_in_only(view):
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return _error(401, "not_authenticated", "Sign in first.")
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
 
 
 def _me(user) -> dict:
@@ -111,3 +99,12 @@ def csrf_failure(request, reason=""):
     from django.views.csrf import csrf_failure as default_csrf_failure
 
     return default_csrf_failure(request, reason=reason)
+
+
+urlpatterns = [
+    path("api/v1/me", me, name="api-me"),
+    path("api/v1/seekers", seekers, name="api-seekers"),
+    path("api/v1/rooms", rooms, name="api-rooms"),
+    path("api/v1/rooms/<int:room_id>/messages", room_messages, name="api-room-messages"),
+    path("api/v1/ws-tickets", ws_tickets, name="api-ws-tickets"),
+]

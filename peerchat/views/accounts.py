@@ -1,4 +1,4 @@
-"""HTML pages and the health check."""
+"""The home and chat pages, signing out, and the health check."""
 
 import asyncio
 import uuid
@@ -9,6 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import path
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from peerchat import events
@@ -93,3 +94,10 @@ async def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "failing", **checks}, status=200 if healthy else 503
     )
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("chat/", chat, name="chat"),
+    path("healthz", healthz, name="healthz"),
+]

@@ -113,6 +113,9 @@ class Message(models.Model):
     body = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DELIVERED)
     sent_at = models.DateTimeField(auto_now_add=True)
+    # Set when the sender deleted their data: the body is emptied and others see
+    # "message removed by sender" in its place, so every seq stays in the room.
+    removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -1,4 +1,4 @@
-"""Reads. Every read of a room's content goes through a membership check."""
+"""Reads of rooms and their messages, always behind a membership check."""
 
 from dataclasses import dataclass
 

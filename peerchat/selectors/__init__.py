@@ -1,0 +1,11 @@
+"""Reads. Every read of a room's content goes through a membership check."""
+
+from peerchat.selectors.rooms import (
+    Replay,
+    membership_get,
+    messages_after,
+    replay_for_join,
+    rooms_for_user,
+)
+
+__all__ = ["Replay", "membership_get", "messages_after", "replay_for_join", "rooms_for_user"]
