@@ -1,7 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from peerchat.models import Membership, Room, User
+from peerchat.models import (
+    Agreement,
+    GroupMeeting,
+    Membership,
+    Room,
+    Shift,
+    TrainingModule,
+    TrainingRecord,
+    User,
+)
 from peerchat.services.rooms import room_member_remove
 
 
@@ -45,3 +54,73 @@ class RoomAdmin(admin.ModelAdmin):
 
 # Message is deliberately not registered: transcript reads are a moderator action with an
 # audit record (DESIGN.md §11), which the moderation issues build.
+
+
+@admin.register(GroupMeeting)
+class GroupMeetingAdmin(admin.ModelAdmin):
+    """Scheduled groups. New ones are best made with the service, which also makes the room."""
+
+    list_display = ("title", "starts_at", "ends_at", "facilitator", "max_members", "opened_at")
+    list_filter = ("starts_at",)
+    search_fields = ("title", "facilitator__handle")
+    raw_id_fields = ("room", "facilitator")
+    readonly_fields = ("opened_at",)
+
+
+@admin.register(Agreement)
+class AgreementAdmin(admin.ModelAdmin):
+    """Agreements are versioned: a published version is never edited, so every acceptance
+    points at the words the person saw. To change one, add a new version of the same kind."""
+
+    list_display = ("__str__", "title", "published_at", "acceptance_count")
+    list_filter = ("kind",)
+    ordering = ("kind", "-version")
+
+    @admin.display(description="accepted by")
+    def acceptance_count(self, agreement):
+        return agreement.acceptances.count()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.published_at is not None:
+            return ("kind", "version", "title", "body", "confidentiality", "published_at")
+        return ()
+
+    def get_changeform_initial_data(self, request):
+        """A new agreement starts as a copy of the newest one, one version up."""
+        kind = request.GET.get("kind", Room.Kind.ONE_TO_ONE)
+        latest = Agreement.objects.filter(kind=kind).order_by("-version").first()
+        if latest is None:
+            return {"kind": kind, "version": 1}
+        return {
+            "kind": kind,
+            "version": latest.version + 1,
+            "title": latest.title,
+            "body": latest.body,
+            "confidentiality": latest.confidentiality,
+        }
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.acceptances.exists()
+
+
+@admin.register(TrainingModule)
+class TrainingModuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "required_levels", "valid_days")
+
+
+@admin.register(TrainingRecord)
+class TrainingRecordAdmin(admin.ModelAdmin):
+    list_display = ("supporter", "module", "completed_on", "expires_on")
+    list_filter = ("module",)
+    search_fields = ("supporter__handle", "supporter__username")
+    autocomplete_fields = ("supporter",)
+
+
+@admin.register(Shift)
+class ShiftAdmin(admin.ModelAdmin):
+    list_display = ("supporter", "starts_at", "ends_at", "started_at", "ended_at")
+    list_filter = ("starts_at",)
+    search_fields = ("supporter__handle", "supporter__username")
+    autocomplete_fields = ("supporter",)
+    readonly_fields = ("started_at", "ended_at")
+    date_hierarchy = "starts_at"

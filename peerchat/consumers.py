@@ -14,17 +14,23 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
-from peerchat import events, protocol, selectors
+from peerchat import events, protocol, selectors, sweeper
 from peerchat.errors import PeerchatError
 from peerchat.frames import ack_frame, error_frame, message_frame
 from peerchat.hub import get_hub
+from peerchat.selectors.support import queue_frames, session_for_room, session_frame
+from peerchat.services.groups import group_join_extras
 from peerchat.services.messages import message_send
+from peerchat.services.queue import QUEUE_GROUP, STAFF_QUEUE_GROUP
+from peerchat.services.sessions import seeker_presence_touch
 from peerchat.tickets import ws_ticket_user
 
 logger = logging.getLogger(__name__)
 
 TYPING_INTERVAL_SECONDS = 3.0
+WATCH_GROUPS = {"queue": QUEUE_GROUP, "staff_queue": STAFF_QUEUE_GROUP}
 
 
 @dataclass
@@ -66,6 +72,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.refused_for_rate = 0
         self.closed = False
         self.tasks: set[asyncio.Task] = set()
+        self.watching: set[str] = set()
+        sweeper.ensure_running()
         await self.accept()
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -149,18 +157,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         replay = await database_sync_to_async(selectors.replay_for_join)(
             room_id=frame.room, since=frame.since, limit=settings.PEERCHAT["REPLAY_LIMIT"]
         )
+        extras = await database_sync_to_async(_join_extras)(room=membership.room, user=self.user)
         await self._send_frame(
             {
                 "type": "joined",
                 "room": frame.room,
                 "kind": membership.room.kind,
-                "name": str(membership.room),
+                "name": extras.pop("name"),
                 "role": membership.role,
                 "since": frame.since,
                 "last_seq": replay.last_seq,
                 "limited": replay.limited,
                 "first_seq": replay.first_seq,
                 "replayed": len(replay.messages),
+                **extras,
             }
         )
         for message in replay.messages:
@@ -200,6 +210,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _on_ping(self, frame: protocol.Ping):
         await self._send_frame({"type": "pong", "nonce": frame.nonce})
 
+    async def _on_watch(self, frame: protocol.Watch):
+        if self.user.role not in protocol.WATCH_TOPICS[frame.topic]:
+            raise protocol.FrameError("forbidden", "That is not available to your account.")
+        # Subscribe before reading the snapshot, so no change in between is missed.
+        await self.hub.subscribe(WATCH_GROUPS[frame.topic], self)
+        self.watching.add(frame.topic)
+        await self._send_frame({"type": "watching", "topic": frame.topic})
+        seekers, staff = await database_sync_to_async(queue_frames)(now=timezone.now())
+        await self._send_frame(seekers if frame.topic == "queue" else staff)
+
+    async def _on_unwatch(self, frame: protocol.Unwatch):
+        if frame.topic in self.watching:
+            self.watching.discard(frame.topic)
+            await self.hub.unsubscribe(WATCH_GROUPS[frame.topic], self)
+        await self._send_frame({"type": "unwatched", "topic": frame.topic})
+
     _handlers = {
         protocol.Auth: _on_auth,
         protocol.Join: _on_join,
@@ -207,6 +233,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         protocol.Leave: _on_leave,
         protocol.Typing: _on_typing,
         protocol.Ping: _on_ping,
+        protocol.Watch: _on_watch,
+        protocol.Unwatch: _on_unwatch,
     }
 
     # Hub members -------------------------------------------------------------------------------
@@ -217,8 +245,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event.get("kind") == "control":
             await self._on_control(event)
             return
+        if event.get("kind") == "watch":
+            if event.get("topic") in self.watching:
+                await self.send(text_data=event["text"])
+            return
         state = self.rooms.get(event.get("room"))
         if state is None:
+            return
+        if event.get("kind") == "state":
+            await self.send(text_data=event["text"])
             return
         seq = event.get("seq")
         if seq is None:  # ephemeral (typing): only to sockets that are up to date
@@ -260,10 +295,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None or event.get("user") != self.user.pk:
             return
         action = event.get("action")
-        if action == "membership_removed":
+        if action == "frame":
+            await self.send(text_data=event["text"])
+        elif action == "membership_removed":
             if event.get("room") in self.rooms:
                 await self._drop_room(event["room"])
                 await self._send_frame({"type": "left", "room": event["room"], "reason": "removed"})
+        elif action == "account_closed":
+            self.closed = True
+            await self.close(code=protocol.CLOSE_SESSION_ENDED)
         elif action == "signed_out":
             session = self.scope.get("session")
             if session is not None and session.session_key == event.get("session_key"):
@@ -277,6 +317,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # client can simply try again.
         await self.hub.subscribe(events.USERS_GROUP, self)
         self.user = user
+        if user.is_seeker:
+            self._spawn(self._keep_presence(user.pk))
         await self._send_frame(
             {
                 "type": "hello",
@@ -291,6 +333,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 },
             }
         )
+
+    async def _keep_presence(self, seeker_id: int):
+        """While this page is open, the seeker keeps their place in the queue and their chat."""
+        interval = settings.SUPPORT["PRESENCE_INTERVAL_SECONDS"]
+        while not self.closed:
+            try:
+                await database_sync_to_async(seeker_presence_touch)(seeker_id=seeker_id)
+            except Exception:  # the next beat tries again
+                logger.warning("presence of u%s not recorded", seeker_id, exc_info=True)
+            await asyncio.sleep(interval)
 
     async def _close_unless_authenticated(self, seconds: float):
         await asyncio.sleep(seconds)
@@ -345,6 +397,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _user_ref(self) -> str:
         # Logs carry a pseudonymous reference, never handles or message text.
         return f"u{self.user.pk}" if self.user is not None else "anonymous"
+
+
+def _join_extras(*, room, user) -> dict:
+    """The room's name for this user, and what `joined` adds for a support chat (its
+    session) or a group (its state and this user's mutes)."""
+    extras = {"name": selectors.room_name_for(room=room, user=user)}
+    if room.kind == room.Kind.ONE_TO_ONE:
+        session = session_for_room(room_id=room.pk)
+        if session is not None:
+            extras["session"] = session_frame(session)
+        return extras
+    return {**extras, **group_join_extras(room_id=room.pk, user=user)}
 
 
 def _context_of(frame) -> dict:

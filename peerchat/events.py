@@ -51,10 +51,27 @@ def publish_on_commit(group: str, event: dict) -> None:
     `event` holds `kind` ("frame" or "control"), and for frames the encoded `text`, the
     `room` and, for numbered messages, the `seq`.
     """
-    transaction.on_commit(partial(_publish_soon, group, event))
+    transaction.on_commit(partial(publish_soon, group, event))
 
 
-def _publish_soon(group: str, event: dict) -> None:
+def room_state_on_commit(room_id: int, frame: dict) -> None:
+    """After commit, send `frame` (a room's changed state: session, group, removed messages)
+    to every socket that has joined the room, whether or not it is catching up."""
+    publish_on_commit(
+        room_group(room_id), {"kind": "state", "room": int(room_id), "text": encode(frame)}
+    )
+
+
+def user_frame_on_commit(user_id: int, frame: dict) -> None:
+    """After commit, send `frame` to every signed-in socket of one user, on every process."""
+    publish_on_commit(
+        USERS_GROUP,
+        {"kind": "control", "user": int(user_id), "action": "frame", "text": encode(frame)},
+    )
+
+
+def publish_soon(group: str, event: dict) -> None:
+    """Publish now from synchronous code (an on-commit callback), without waiting for it."""
     loop = serving_loop.get()
     if loop is None or loop.is_closed():
         async_to_sync(publish)(group, event)

@@ -5,22 +5,31 @@ from datetime import UTC, datetime
 from peerchat.models import Message
 
 
-def _utc(moment: datetime) -> str:
+def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def message_frame(message: Message) -> dict:
-    """Return the `message` frame of a visible message (`sender` must be loaded)."""
-    return {
+    """Return the `message` frame of a visible message (`sender` must be loaded).
+
+    A message its sender removed (they deleted their data) keeps its place and `seq` with an
+    empty `body` and `"removed": true`; other messages carry no `removed` key at all, so their
+    frames are unchanged.
+    """
+    frame = {
         "type": "message",
         "room": message.room_id,
         "seq": message.seq,
         "sender": {"handle": message.sender.handle, "role": message.sender_role},
         "body": message.body,
-        "sent_at": _utc(message.sent_at),
+        "sent_at": utc(message.sent_at),
         "client_msg_id": str(message.client_msg_id),
         "status": message.status,
     }
+    if message.removed_at is not None:
+        frame["body"] = ""
+        frame["removed"] = True
+    return frame
 
 
 def ack_frame(message: Message, *, client_msg_id: str) -> dict:
@@ -31,7 +40,7 @@ def ack_frame(message: Message, *, client_msg_id: str) -> dict:
         "client_msg_id": client_msg_id,
         "seq": message.seq,
         "status": message.status,
-        "sent_at": _utc(message.sent_at),
+        "sent_at": utc(message.sent_at),
     }
 
 

@@ -55,6 +55,23 @@ class Typing:
 
 
 @dataclass(frozen=True)
+class Watch:
+    topic: str
+
+
+@dataclass(frozen=True)
+class Unwatch:
+    topic: str
+
+
+# What a socket may watch, and which roles may watch it.
+WATCH_TOPICS = {
+    "queue": {"seeker"},
+    "staff_queue": {"supporter", "moderator", "admin"},
+}
+
+
+@dataclass(frozen=True)
 class Ping:
     nonce: str | int | None
 
@@ -151,6 +168,25 @@ def _parse_ping(data: dict) -> Ping:
     return Ping(nonce=nonce)
 
 
+def _topic(data: dict) -> str:
+    topic = _required(data, "topic")
+    if topic not in WATCH_TOPICS:
+        raise FrameError(
+            "invalid_field",
+            "'topic' must be one of: " + ", ".join(sorted(WATCH_TOPICS)) + ".",
+            field="topic",
+        )
+    return topic
+
+
+def _parse_watch(data: dict) -> Watch:
+    return Watch(topic=_topic(data))
+
+
+def _parse_unwatch(data: dict) -> Unwatch:
+    return Unwatch(topic=_topic(data))
+
+
 _PARSERS = {
     "auth": _parse_auth,
     "join": _parse_join,
@@ -158,4 +194,6 @@ _PARSERS = {
     "leave": _parse_leave,
     "typing": _parse_typing,
     "ping": _parse_ping,
+    "watch": _parse_watch,
+    "unwatch": _parse_unwatch,
 }

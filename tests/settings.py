@@ -20,3 +20,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Tests sweep by calling support_sweep() themselves; servers started by tests sweep as usual.
+SUPPORT = {**SUPPORT, "SWEEP_INTERVAL_SECONDS": 0}  # noqa: F405

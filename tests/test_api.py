@@ -250,7 +250,7 @@ def test_removing_a_member_in_the_admin_goes_through_the_service(
         }
     data["memberships-1-DELETE"] = "on"
     with (
-        mock.patch("peerchat.events._publish_soon") as publish,
+        mock.patch("peerchat.events.publish_soon") as publish,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = client.post(f"/admin/peerchat/room/{room.pk}/change/", data)

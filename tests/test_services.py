@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from peerchat import events, selectors
 from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong, RoomNotFound
 from peerchat.models import Membership, Message, Room, User
+from peerchat.selectors import membership_get
 from peerchat.services.messages import message_send
 from peerchat.services.rooms import room_member_add, room_member_remove
 from peerchat.services.users import seeker_create, staff_user_upsert
@@ -112,7 +113,7 @@ def test_bodies_are_stored_as_typed(supporter, room):
 
 def test_broadcast_happens_only_after_commit(django_capture_on_commit_callbacks, supporter, room):
     with (
-        mock.patch.object(events, "_publish_soon") as publish,
+        mock.patch.object(events, "publish_soon") as publish,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         send(room, supporter, "hello")
@@ -126,7 +127,7 @@ def test_broadcast_happens_only_after_commit(django_capture_on_commit_callbacks,
 
 def test_nothing_is_broadcast_when_the_transaction_rolls_back(supporter, room):
     with (
-        mock.patch.object(events, "_publish_soon") as publish,
+        mock.patch.object(events, "publish_soon") as publish,
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
@@ -138,7 +139,7 @@ def test_nothing_is_broadcast_when_the_transaction_rolls_back(supporter, room):
 
 def test_removing_a_member_tells_their_sockets(django_capture_on_commit_callbacks, supporter, room):
     with (
-        mock.patch.object(events, "_publish_soon") as publish,
+        mock.patch.object(events, "publish_soon") as publish,
         django_capture_on_commit_callbacks(execute=True),
     ):
         assert room_member_remove(room=room, user=supporter) is True
@@ -229,3 +230,18 @@ def test_supporter_level_belongs_to_supporters_only(db):
 def test_room_str_prefers_its_name(db):
     assert str(Room(kind="group", name="Evening group")) == "Evening group"
     assert str(Room(kind="one_to_one", pk=4)) == "One-to-one support #4"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_member_removed_mid_send_gets_nothing_stored(supporter, room):
+    """The membership is checked again under the room's lock, so a member removed between
+    the first check and the insert (a deleted seeker's other tab) stores nothing."""
+    stale = membership_get(room_id=room.pk, user=supporter)
+    room_member_remove(room=room, user=supporter)
+    with (
+        mock.patch("peerchat.services.messages.membership_get", return_value=stale),
+        pytest.raises(RoomNotFound),
+    ):
+        message_send(room_id=room.pk, sender=supporter, client_msg_id=uuid.uuid4(), body="late")
+    assert not Message.objects.filter(room=room).exists()
+    assert Room.objects.get(pk=room.pk).last_seq == 0

@@ -5,7 +5,15 @@ from peerchat.selectors.rooms import (
     membership_get,
     messages_after,
     replay_for_join,
+    room_name_for,
     rooms_for_user,
 )
 
-__all__ = ["Replay", "membership_get", "messages_after", "replay_for_join", "rooms_for_user"]
+__all__ = [
+    "Replay",
+    "membership_get",
+    "messages_after",
+    "replay_for_join",
+    "room_name_for",
+    "rooms_for_user",
+]

@@ -20,18 +20,30 @@ def membership_get(*, room_id: int, user: User) -> Membership:
     return membership
 
 
+def room_name_for(*, room: Room, user: User) -> str:
+    """The room's name as `user` sees it: a support chat is named after the other person."""
+    if room.kind == Room.Kind.ONE_TO_ONE:
+        session = getattr(room, "support_session", None)
+        if session is not None:
+            other = session.supporter if user.pk == session.seeker_id else session.seeker
+            if other is not None:
+                return f"Chat with {other.handle}"
+            return "Chat"
+    return str(room)
+
+
 def rooms_for_user(*, user: User) -> list[dict]:
     """List the user's rooms, newest activity first, as the API and chat page show them."""
     memberships = (
         Membership.objects.filter(user=user)
-        .select_related("room")
+        .select_related("room", "room__support_session__seeker", "room__support_session__supporter")
         .order_by(F("room__last_message_at").desc(nulls_last=True), "-room__created_at")
     )
     return [
         {
             "id": m.room_id,
             "kind": m.room.kind,
-            "name": str(m.room),
+            "name": room_name_for(room=m.room, user=user),
             "role": m.role,
             "last_seq": m.room.last_seq,
         }

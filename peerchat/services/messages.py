@@ -10,10 +10,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from peerchat import events
-from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong
+from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong, Conflict, RoomNotFound
 from peerchat.frames import message_frame
-from peerchat.models import Message, Room, User
+from peerchat.models import Membership, Message, Room, SupportSession, User
 from peerchat.selectors import membership_get
+from peerchat.services.groups import group_send_check
 
 ALLOWED_CONTROL_CHARACTERS = {"\n", "\r", "\t"}
 
@@ -45,6 +46,7 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
     """
     message_body_check(body)
     membership = membership_get(room_id=room_id, user=sender)
+    _room_open_check(membership=membership, sender=sender)
     existing = _message_by_client_id(room_id=room_id, sender=sender, client_msg_id=client_msg_id)
     if existing is not None:
         return SendResult(message=existing, created=False)
@@ -57,6 +59,12 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
                 last_seq=F("last_seq") + 1, last_message_at=timezone.now()
             )
             seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
+            # Checked again under the room's lock: a member removed (or a seeker who deleted
+            # their data) a moment ago must not get a message in after all.
+            if not Membership.objects.filter(
+                room_id=room_id, user=sender, user__is_active=True
+            ).exists():
+                raise RoomNotFound("There is no room with that id that you are a member of.")
             message = Message(
                 room_id=room_id,
                 seq=seq,
@@ -86,6 +94,23 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
             raise
         return SendResult(message=existing, created=False)
     return SendResult(message=message, created=True)
+
+
+def _room_open_check(*, membership, sender: User) -> None:
+    """Refuse messages to a support chat that has ended or a group that is not open."""
+    room = membership.room
+    if room.kind == Room.Kind.ONE_TO_ONE:
+        state = (
+            SupportSession.objects.filter(room_id=room.pk).values_list("state", flat=True).first()
+        )
+        if state == SupportSession.State.ENDED:
+            raise Conflict(
+                "This chat has ended, so messages can't be sent here any more. "
+                "You can start a new chat whenever you like.",
+                code="session_ended",
+            )
+    elif room.kind == Room.Kind.GROUP:
+        group_send_check(room_id=room.pk, user=sender)
 
 
 def _message_by_client_id(*, room_id: int, sender: User, client_msg_id: uuid.UUID):

@@ -1,11 +1,22 @@
 """Create the demo accounts and the demo group room, and print them."""
 
 import secrets
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
-from peerchat.models import Membership, Room, User
+from peerchat.models import (
+    GroupMeeting,
+    Membership,
+    Room,
+    Shift,
+    TrainingModule,
+    TrainingRecord,
+    User,
+)
+from peerchat.services.groups import group_meeting_create
 from peerchat.services.rooms import room_create, room_member_add
 from peerchat.services.users import staff_user_upsert
 
@@ -71,6 +82,11 @@ class Command(BaseCommand):
             for user, room_role in users:
                 if room_role is not None:
                     room_member_add(room=room, user=user, role=room_role)
+            supporters = [u for u, _ in users if u.role == User.Role.SUPPORTER]
+            shifts = [_demo_shift(user) for user in supporters]
+            for user in supporters:
+                _demo_training(user)
+            meeting = _demo_group(facilitator=next(u for u in supporters if u.handle == "Sam"))
 
         self.stdout.write("Demo accounts (sign in at /accounts/login/):")
         self.stdout.write(f"  {'username':<12} {'role':<10} {'level':<8} handle")
@@ -84,3 +100,51 @@ class Command(BaseCommand):
             f"Demo room: '{room.name}' (id {room.pk}), members: "
             + ", ".join(u.username for u, r in users if r is not None)
         )
+        end = timezone.localtime(max(shift.ends_at for shift in shifts))
+        self.stdout.write(
+            "Supporters have a shift scheduled now (until "
+            f"{end:%H:%M}) and current training: sign in and press 'Start shift'."
+        )
+        self.stdout.write(
+            f"Demo group: '{meeting.title}', facilitated by Sam, "
+            f"{timezone.localtime(meeting.starts_at):%H:%M}-{timezone.localtime(meeting.ends_at):%H:%M}."
+        )
+
+
+def _demo_shift(user: User) -> Shift:
+    """A shift covering now, so the demo can be tried at any hour."""
+    now = timezone.now()
+    current = Shift.objects.filter(
+        supporter=user, starts_at__lte=now, ends_at__gt=now + timedelta(hours=1)
+    ).first()
+    if current is not None:
+        return current
+    return Shift.objects.create(
+        supporter=user, starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=12)
+    )
+
+
+def _demo_training(user: User) -> None:
+    today = timezone.localdate()
+    for module in TrainingModule.objects.all():
+        if user.supporter_level in module.required_levels:
+            TrainingRecord.objects.get_or_create(
+                supporter=user,
+                module=module,
+                completed_on=today - timedelta(days=30),
+            )
+
+
+def _demo_group(*, facilitator: User) -> GroupMeeting:
+    now = timezone.now()
+    meeting = GroupMeeting.objects.filter(ends_at__gt=now + timedelta(hours=1)).first()
+    if meeting is not None:
+        return meeting
+    return group_meeting_create(
+        title="Evening check-in group",
+        description="A small, gentle group to share how the day went. Come and listen, or talk.",
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(hours=12),
+        max_members=8,
+        facilitator=facilitator,
+    )

@@ -1,0 +1,76 @@
+"""What a supporter's page shows about them: shift, training, load, chats, notes due."""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from peerchat.frames import utc
+from peerchat.models import SupporterProfile, User
+from peerchat.selectors import support as support_selectors
+from peerchat.selectors.supporters import (
+    capacity_for,
+    next_shift_start,
+    shift_scheduled_now,
+    supporters_on_shift,
+    training_status,
+)
+
+
+def staff_status(*, user: User, now: datetime) -> dict:
+    profile = SupporterProfile.objects.filter(user=user).select_related("current_shift").first()
+    shift = profile.current_shift if profile else None
+    on_shift = bool(shift and shift.ended_at is None and shift.ends_at > now)
+    training = training_status(user=user, today=timezone.localdate(now))
+    scheduled = shift_scheduled_now(user=user, now=now)
+    pool = supporters_on_shift(now=now)
+    me = pool.get(user.pk)
+    sessions = support_selectors.sessions_for_supporter(supporter=user)
+    paused_until = profile.paused_until if profile else None
+    return {
+        "handle": user.handle,
+        "role": user.role,
+        "level": user.supporter_level,
+        "capacity": capacity_for(level=user.supporter_level),
+        "on_shift": on_shift,
+        # On shift, trained and not paused: new chats come as places free up.
+        "taking_chats": bool(
+            me and me.trained and (me.paused_until is None or me.paused_until <= now)
+        ),
+        "active": len(sessions),
+        "shift": {"starts_at": utc(shift.starts_at), "ends_at": utc(shift.ends_at)}
+        if on_shift
+        else None,
+        "can_start_shift": scheduled is not None and training.ok and not on_shift,
+        "scheduled_now": {"starts_at": utc(scheduled.starts_at), "ends_at": utc(scheduled.ends_at)}
+        if scheduled
+        else None,
+        "next_shift_at": utc(n) if (n := next_shift_start(now=now, user=user)) else None,
+        "training": {
+            "ok": training.ok,
+            "missing": training.missing,
+            "expiring": [{"module": m, "expires_on": d.isoformat()} for m, d in training.expiring],
+        },
+        "paused_until": utc(paused_until) if paused_until and paused_until > now else None,
+        "sessions": [support_selectors.session_frame(s) for s in sessions],
+        "notes_due": [
+            {
+                "room": s.room_id,
+                "seeker": {"handle": s.seeker.handle if s.seeker else None},
+                "ended_at": utc(s.ended_at),
+            }
+            for s in support_selectors.sessions_awaiting_note(supporter=user)
+        ],
+    }
+
+
+def transfer_targets(*, user: User, now: datetime) -> list[dict]:
+    """Supporters on shift, other than `user`, who could take a chat now."""
+    return [
+        {
+            "handle": c.user.handle,
+            "level": c.user.supporter_level,
+            "free": c.free,
+        }
+        for c in sorted(supporters_on_shift(now=now).values(), key=lambda c: c.user.handle)
+        if c.user.pk != user.pk and c.can_take(now)
+    ]

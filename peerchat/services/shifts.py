@@ -1,0 +1,102 @@
+"""Going on and off shift: the only way a supporter becomes available for chats."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import formats, timezone
+
+from peerchat.errors import Conflict, Forbidden
+from peerchat.models import Shift, SupporterProfile, User
+from peerchat.selectors.supporters import next_shift_start, shift_scheduled_now, training_status
+from peerchat.services.queue import matching_run_locked, queue_changed, queue_lock
+
+
+def supporter_profile_get(*, user: User) -> SupporterProfile:
+    profile, _ = SupporterProfile.objects.get_or_create(user=user)
+    return profile
+
+
+def shift_start(*, supporter: User, now: datetime | None = None) -> Shift:
+    """Go on the shift scheduled now, if required training is valid; start taking chats."""
+    now = now or timezone.now()
+    if supporter.role != User.Role.SUPPORTER:
+        raise Forbidden("Only supporters go on shift.")
+    with transaction.atomic():
+        lock = queue_lock()
+        profile = supporter_profile_get(user=supporter)
+        profile = SupporterProfile.objects.select_for_update().get(pk=profile.pk)
+        current = profile.current_shift
+        if current is not None and current.ended_at is None and current.ends_at > now:
+            return current  # already on shift: a second click changes nothing
+        shift = shift_scheduled_now(user=supporter, now=now)
+        if shift is None:
+            upcoming = next_shift_start(now=now, user=supporter)
+            if upcoming:
+                starts = formats.date_format(timezone.localtime(upcoming), "l j F, H:i")
+                when = f" Your next shift starts {starts}."
+            else:
+                when = " You have no shifts scheduled; ask your coordinator."
+            raise Conflict("You don't have a shift scheduled now." + when, code="no_shift_now")
+        status = training_status(user=supporter, today=timezone.localdate(now))
+        if not status.ok:
+            raise Conflict(
+                "Your training needs renewing before you can take chats: "
+                + ", ".join(status.missing)
+                + ".",
+                code="training_required",
+            )
+        if shift.started_at is None:
+            shift.started_at = now
+        # Back from a break: the shift runs on (its record keeps first on and last off).
+        shift.ended_at = None
+        shift.save(update_fields=["started_at", "ended_at"])
+        profile.current_shift = shift
+        profile.save(update_fields=["current_shift"])
+        matching_run_locked(now=now)
+        queue_changed(lock)
+    return shift
+
+
+def shift_end(*, supporter: User, now: datetime | None = None) -> bool:
+    """Go off shift: no new chats from now; chats in progress carry on. Returns whether on."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        lock = queue_lock()
+        profile = SupporterProfile.objects.select_for_update().filter(user=supporter).first()
+        if profile is None or profile.current_shift_id is None:
+            return False
+        Shift.objects.filter(pk=profile.current_shift_id, ended_at__isnull=True).update(
+            ended_at=now
+        )
+        profile.current_shift = None
+        profile.save(update_fields=["current_shift"])
+        queue_changed(lock)
+    return True
+
+
+def shifts_close_finished(*, now: datetime | None = None) -> int:
+    """Take supporters whose scheduled shift is over off shift (the sweep calls this)."""
+    now = now or timezone.now()
+    finished = list(
+        SupporterProfile.objects.filter(
+            current_shift__isnull=False, current_shift__ends_at__lte=now
+        ).values_list("user_id", flat=True)
+    )
+    if not finished:
+        return 0
+    with transaction.atomic():
+        lock = queue_lock()
+        profiles = SupporterProfile.objects.select_for_update(of=("self",)).filter(
+            user_id__in=finished, current_shift__ends_at__lte=now
+        )
+        count = 0
+        for profile in profiles:
+            Shift.objects.filter(pk=profile.current_shift_id, ended_at__isnull=True).update(
+                ended_at=profile.current_shift.ends_at
+            )
+            profile.current_shift = None
+            profile.save(update_fields=["current_shift"])
+            count += 1
+        if count:
+            queue_changed(lock)
+    return count
