@@ -7,8 +7,13 @@ from django.db import models
 class AuditEntry(models.Model):
     """Something a member of staff did that others may need to account for later."""
 
+    # None: the system did it (for example the sweep closing a group at its end time).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     action = models.CharField(max_length=40)
     room = models.ForeignKey(

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -21,7 +22,7 @@ from peerchat.errors import PeerchatError
 from peerchat.frames import ack_frame, error_frame, message_frame
 from peerchat.hub import get_hub
 from peerchat.selectors.support import queue_frames, session_for_room, session_frame
-from peerchat.services.groups import group_join_extras
+from peerchat.services.groups import facilitator_presence_touch, group_join_extras
 from peerchat.services.messages import message_send
 from peerchat.services.queue import QUEUE_GROUP, STAFF_QUEUE_GROUP
 from peerchat.services.sessions import seeker_presence_touch
@@ -317,8 +318,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # client can simply try again.
         await self.hub.subscribe(events.USERS_GROUP, self)
         self.user = user
-        if user.is_seeker:
-            self._spawn(self._keep_presence(user.pk))
+        if user.is_seeker or user.role == user.Role.SUPPORTER:
+            self._spawn(self._keep_presence(user))
         await self._send_frame(
             {
                 "type": "hello",
@@ -334,14 +335,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
             }
         )
 
-    async def _keep_presence(self, seeker_id: int):
-        """While this page is open, the seeker keeps their place in the queue and their chat."""
+    async def _keep_presence(self, user):
+        """While a page is open, a seeker keeps their place in the queue and their chat, and
+        a facilitator keeps their open groups open."""
         interval = settings.SUPPORT["PRESENCE_INTERVAL_SECONDS"]
+        touch = (
+            partial(seeker_presence_touch, seeker_id=user.pk)
+            if user.is_seeker
+            else partial(facilitator_presence_touch, facilitator_id=user.pk)
+        )
         while not self.closed:
             try:
-                await database_sync_to_async(seeker_presence_touch)(seeker_id=seeker_id)
+                await database_sync_to_async(touch)()
             except Exception:  # the next beat tries again
-                logger.warning("presence of u%s not recorded", seeker_id, exc_info=True)
+                logger.warning("presence of %s not recorded", self._user_ref(), exc_info=True)
             await asyncio.sleep(interval)
 
     async def _close_unless_authenticated(self, seconds: float):

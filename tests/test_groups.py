@@ -18,6 +18,7 @@ from peerchat.errors import PeerchatError
 from peerchat.models import Agreement, AgreementAcceptance, GroupMeeting, Membership, Message, Mute
 from peerchat.selectors.groups import groups_upcoming, muted_handles
 from peerchat.services.groups import (
+    facilitator_presence_touch,
     group_close,
     group_join,
     group_join_extras,
@@ -30,6 +31,7 @@ from peerchat.services.groups import (
     member_unmute,
 )
 from peerchat.services.messages import message_send
+from peerchat.services.sweep import support_sweep
 from peerchat.services.users import seeker_create, staff_user_upsert
 from tests.conftest import make_supporter
 from tests.wsclient import open_socket
@@ -887,3 +889,45 @@ def test_concurrent_joins_never_go_over_the_size_on_postgres(postgres_only):
     """Row locks, not SQLite's single writer, keep the count: many rounds to catch a race."""
     for _ in range(5):
         concurrent_joins(threads=16, max_members=5)
+
+
+def test_the_sweep_closes_a_group_left_open_past_its_end(meeting):
+    group_open(meeting=meeting, by=meeting.facilitator)
+    facilitator_presence_touch(  # the facilitator is still there at the end
+        facilitator_id=meeting.facilitator_id, now=meeting.ends_at - timedelta(minutes=2)
+    )
+    assert support_sweep(now=meeting.ends_at - timedelta(minutes=1)).groups_closed == 0
+    result = support_sweep(now=meeting.ends_at + timedelta(seconds=1))
+    meeting.refresh_from_db()
+    assert (result.groups_closed, meeting.opened_at) == (1, None)
+    entry = AuditEntry.objects.filter(action="group_closed").get()
+    assert (entry.actor, entry.detail["why"]) == (None, "ended")
+
+
+def test_an_open_group_closes_when_its_facilitator_has_gone(meeting):
+    group_open(meeting=meeting, by=meeting.facilitator)
+    now = timezone.now()
+    facilitator_presence_touch(facilitator_id=meeting.facilitator_id, now=now)
+    assert support_sweep(now=now + timedelta(seconds=299)).groups_closed == 0
+    facilitator_presence_touch(
+        facilitator_id=meeting.facilitator_id, now=now + timedelta(seconds=200)
+    )
+    assert support_sweep(now=now + timedelta(seconds=400)).groups_closed == 0
+    result = support_sweep(now=now + timedelta(seconds=501))
+    meeting.refresh_from_db()
+    assert (result.groups_closed, meeting.opened_at) == (1, None)
+    assert AuditEntry.objects.get(action="group_closed").detail["why"] == "facilitator_away"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_facilitators_open_page_keeps_their_group_open(settings, supporter):
+    settings.SUPPORT = {**settings.SUPPORT, "PRESENCE_INTERVAL_SECONDS": 0.05}
+    await database_sync_to_async(group_agreement)()
+    meeting = await database_sync_to_async(make_meeting)(supporter)
+    await database_sync_to_async(group_open)(meeting=meeting, by=supporter)
+    opened = await GroupMeeting.objects.aget(pk=meeting.pk)
+    socket = await open_socket(supporter)
+    await socket.nothing(0.3)
+    seen = await GroupMeeting.objects.aget(pk=meeting.pk)
+    assert seen.facilitator_seen_at > opened.facilitator_seen_at
+    await socket.close()

@@ -21,6 +21,9 @@ class GroupMeeting(models.Model):
     )
     # Set while the facilitator has the group open; members can talk only then.
     opened_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed while the facilitator has the service open; an open group whose facilitator
+    # has been away for the grace period closes (the sweep).
+    facilitator_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["starts_at"]

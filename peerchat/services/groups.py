@@ -6,9 +6,11 @@ themselves; the facilitator or a moderator can take someone out of the group, wh
 audited and keeps that person out of that meeting.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from moderation.models import AuditEntry
@@ -118,8 +120,9 @@ def group_open(*, meeting: GroupMeeting, by: User) -> GroupMeeting:
                 code="group_not_scheduled_now",
             )
         locked.opened_at = now
+        locked.facilitator_seen_at = now
         locked.full_clean()
-        locked.save(update_fields=["opened_at"])
+        locked.save(update_fields=["opened_at", "facilitator_seen_at"])
         _audit(by=by, action="group_opened", meeting=locked)
         events.room_state_on_commit(locked.room_id, group_frame(locked))
     return locked
@@ -138,6 +141,42 @@ def group_close(*, meeting: GroupMeeting, by: User) -> GroupMeeting:
         _audit(by=by, action="group_closed", meeting=locked)
         events.room_state_on_commit(locked.room_id, group_frame(locked))
     return locked
+
+
+def facilitator_presence_touch(*, facilitator_id: int, now=None) -> None:
+    """The facilitator has the service open: their open groups stay open."""
+    GroupMeeting.objects.filter(facilitator_id=facilitator_id, opened_at__isnull=False).update(
+        facilitator_seen_at=now or timezone.now()
+    )
+
+
+def groups_close_finished(*, now=None) -> int:
+    """Close open groups that have ended or whose facilitator has gone (the sweep calls this).
+
+    A group is open only while its facilitator is there: when every page of theirs has been
+    closed for the grace period (`SUPPORT_SESSION_GRACE_SECONDS`), the group closes until
+    they open it again. Each closure is audited and told to the room.
+    """
+    now = now or timezone.now()
+    away_since = now - timedelta(seconds=settings.SUPPORT["SESSION_GRACE_SECONDS"])
+    closed = 0
+    due = GroupMeeting.objects.filter(opened_at__isnull=False).filter(
+        Q(ends_at__lte=now) | Q(facilitator_seen_at__lt=away_since)
+    )
+    for meeting in due:
+        with transaction.atomic():
+            locked = _locked(meeting)
+            if locked.opened_at is None:
+                continue
+            why = "ended" if locked.ends_at <= now else "facilitator_away"
+            if why == "facilitator_away" and locked.facilitator_seen_at >= away_since:
+                continue  # they came back a moment ago
+            locked.opened_at = None
+            locked.save(update_fields=["opened_at"])
+            _audit(by=None, action="group_closed", meeting=locked, detail={"why": why})
+            events.room_state_on_commit(locked.room_id, group_frame(locked))
+            closed += 1
+    return closed
 
 
 # Joining and leaving ----------------------------------------------------------------------------
@@ -368,7 +407,7 @@ def _acceptance_record(*, user: User, agreement) -> None:
 
 
 def _audit(
-    *, by: User, action: str, meeting: GroupMeeting, subject: User | None = None, detail=None
+    *, by: User | None, action: str, meeting: GroupMeeting, subject: User | None = None, detail=None
 ) -> AuditEntry:
     entry = AuditEntry(
         actor=by,

@@ -1,5 +1,6 @@
 """The periodic sweep: lapsed grace periods, finished shifts, and matching that time allows."""
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from peerchat.models import SupportRequest, SupportSession
+from peerchat.services.groups import groups_close_finished
 from peerchat.services.queue import matching_run, support_request_leave
 from peerchat.services.sessions import session_end
 from peerchat.services.shifts import shifts_close_finished
@@ -20,6 +22,7 @@ class SweepResult:
     requests_gone: int
     sessions_ended: int
     shifts_closed: int
+    groups_closed: int
     matched: int
 
 
@@ -30,6 +33,7 @@ def support_sweep(*, now: datetime | None = None) -> SweepResult:
       queue (so no supporter waits for someone who has gone);
     - a chat whose seeker has not been back for the session grace period ends;
     - supporters whose scheduled shift is over go off shift (their chats carry on);
+    - groups left open past their end close;
     - matching runs, because continuity waits and pauses run out with time.
     """
     now = now or timezone.now()
@@ -51,10 +55,11 @@ def support_sweep(*, now: datetime | None = None) -> SweepResult:
         session_end(session=session, by=None, reason=SupportSession.EndReason.SEEKER_GONE, now=now)
         ended += 1
     closed = shifts_close_finished(now=now)
+    groups_closed = groups_close_finished(now=now)
     matched = 0
     if SupportRequest.objects.filter(state=SupportRequest.State.WAITING).exists():
         matched = len(matching_run(now=now))
-    result = SweepResult(gone, ended, closed, matched)
-    if any((gone, ended, closed, matched)):
+    result = SweepResult(gone, ended, closed, groups_closed, matched)
+    if any(dataclasses.astuple(result)):
         logger.info("support sweep: %s", result)
     return result

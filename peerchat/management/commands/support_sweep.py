@@ -31,7 +31,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"queue places lapsed: {result.requests_gone}, chats ended: "
                 f"{result.sessions_ended}, shifts closed: {result.shifts_closed}, "
-                f"matched: {result.matched}"
+                f"groups closed: {result.groups_closed}, matched: {result.matched}"
             )
             if not loop:
                 return
