@@ -191,9 +191,11 @@ SUPPORT = {
     "CONTINUITY_WAIT_MINUTES": env.int("SUPPORT_CONTINUITY_WAIT_MINUTES", default=10),
     # A gentle "time to start closing" for the supporter; nothing is cut off.
     "SESSION_SOFT_LIMIT_MINUTES": env.int("SUPPORT_SESSION_SOFT_LIMIT_MINUTES", default=50),
-    # A seeker whose page drops keeps their chat (or place in the queue) for this long.
-    "SESSION_GRACE_SECONDS": env.int("SUPPORT_SESSION_GRACE_SECONDS", default=300),
-    "QUEUE_GRACE_SECONDS": env.int("SUPPORT_QUEUE_GRACE_SECONDS", default=300),
+    # A seeker whose page drops keeps their chat (or place in the queue) for this long. Phones
+    # suspend pages whose screen locked: the queue, where nobody is waiting on them yet, is
+    # the more patient of the two.
+    "SESSION_GRACE_SECONDS": env.int("SUPPORT_SESSION_GRACE_SECONDS", default=600),
+    "QUEUE_GRACE_SECONDS": env.int("SUPPORT_QUEUE_GRACE_SECONDS", default=900),
     # How often a seeker's open page tells the server it is still there.
     "PRESENCE_INTERVAL_SECONDS": env.int("SUPPORT_PRESENCE_INTERVAL_SECONDS", default=20),
     # How often each daphne process sweeps (lapsed grace periods, continuity waits, pauses);

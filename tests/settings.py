@@ -21,4 +21,10 @@ ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Tests sweep by calling support_sweep() themselves; servers started by tests sweep as usual.
-SUPPORT = {**SUPPORT, "SWEEP_INTERVAL_SECONDS": 0}  # noqa: F405
+# Grace periods pinned to what the tests count with, whatever the production defaults are.
+SUPPORT = {  # noqa: F405
+    **SUPPORT,  # noqa: F405
+    "SWEEP_INTERVAL_SECONDS": 0,
+    "SESSION_GRACE_SECONDS": 300,
+    "QUEUE_GRACE_SECONDS": 300,
+}

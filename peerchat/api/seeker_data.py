@@ -8,7 +8,6 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from peerchat import events
 from peerchat.api.common import answers_errors, error_response, json_body, roles_only
 from peerchat.api.common import signed_in_only as _signed_in_only
 from peerchat.frames import utc
@@ -111,23 +110,13 @@ def delete(request):
 
 
 def seeker_delete_and_sign_out(request) -> None:
-    """Delete the signed-in seeker's data, close this session's sockets and sign it out.
+    """Delete the signed-in seeker's data and sign this session out.
 
-    Shared by the API and the "My data" page. Every other session of the account is dead
-    too: the account can no longer sign in and its password hash changed.
+    Shared by the API and the "My data" page. The deletion closes every socket of the
+    account (whatever signed it in), and no session of it can sign in again: the account is
+    inactive and its password hash changed.
     """
-    user, session_key = request.user, request.session.session_key
-    seeker_data_delete(seeker=user)
-    if session_key:
-        events.publish_on_commit(
-            events.USERS_GROUP,
-            {
-                "kind": "control",
-                "user": user.pk,
-                "action": "signed_out",
-                "session_key": session_key,
-            },
-        )
+    seeker_data_delete(seeker=request.user)
     logout(request)
 
 

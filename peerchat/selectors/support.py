@@ -51,6 +51,7 @@ def session_frame(session: SupportSession) -> dict:
         "topic": request.topic if request else "",
         "continuity": request.continuity if request else "",
         "safety_plan_shared": shared,
+        "seeker_seen_at": utc(session.seeker_seen_at),
     }
 
 

@@ -141,7 +141,7 @@ def _demo_group(*, facilitator: User) -> GroupMeeting:
     if meeting is not None:
         return meeting
     return group_meeting_create(
-        title="Evening check-in group",
+        title="Check-in group",
         description="A small, gentle group to share how the day went. Come and listen, or talk.",
         starts_at=now - timedelta(minutes=5),
         ends_at=now + timedelta(hours=12),
