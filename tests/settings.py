@@ -22,7 +22,7 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Tests sweep by calling support_sweep() themselves; servers started by tests sweep as usual.
 # Grace periods pinned to what the tests count with, whatever the production defaults are.
-SUPPORT = {  # noqa: F405
+SUPPORT = {
     **SUPPORT,  # noqa: F405
     "SWEEP_INTERVAL_SECONDS": 0,
     "SESSION_GRACE_SECONDS": 300,
