@@ -137,7 +137,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 CSRF_FAILURE_VIEW = "peerchat.api.csrf_failure"
-LOGIN_REDIRECT_URL = "/chat/"
+LOGIN_REDIRECT_URL = "/after-sign-in/"
 LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-gb"

@@ -182,7 +182,9 @@ def test_staff_sign_in_with_the_standard_login(supporter):
     response = client.post(
         "/accounts/login/", {"username": "alex", "password": "a-long-test-password"}
     )
-    assert (response.status_code, response.headers["Location"]) == (302, "/chat/")
+    # Signing in lands each role on its own page (a supporter's is /staff/).
+    assert (response.status_code, response.headers["Location"]) == (302, "/after-sign-in/")
+    assert client.get("/after-sign-in/").headers["Location"] == "/staff/"
     assert client.get("/api/v1/me").json()["handle"] == "Alex"
 
 

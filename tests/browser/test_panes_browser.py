@@ -18,16 +18,16 @@ QUIET_ROOM = "Quiet room"
 REMOVED = "Message removed by sender"
 
 
-def create_room(server, name: str, members: dict[str, str], *, by: str = "username") -> None:
-    """A group room with these members ({username or handle: membership role})."""
+def create_room(server, name: str, members: list[tuple[dict, str]]) -> None:
+    """A group room with these members: (how to find the user, e.g. {"username": ...}, role)."""
     server.manage(
         "shell",
         "-c",
         "from peerchat.models import Membership, Room, User; "
         "from peerchat.services.rooms import room_create; "
         f"members = {json.dumps(members)}; "
-        "room_create(kind=Room.Kind.GROUP, name=" + json.dumps(name) + ", members=["
-        f"(User.objects.get({by}=who), Membership.Role(role)) for who, role in members.items()])",
+        f"room_create(kind=Room.Kind.GROUP, name={json.dumps(name)}, members=["
+        "(User.objects.get(**who), Membership.Role(role)) for who, role in members])",
     )
 
 
@@ -65,15 +65,28 @@ def test_a_removed_message_keeps_its_place_without_its_words(browser, server, op
     context = browser.new_context(viewport=PHONE)
     try:
         seeker = ChatPage(context.new_page(), server.base_url())
-        seeker.page.goto(server.base_url() + "/")
-        seeker.page.get_by_role("button", name="Start without signing up").click()
-        seeker.page.wait_for_url("**/chat/")
+        # Start as a seeker (no name, no email), then use the conversations page.
+        seeker.page.goto(server.base_url() + "/api/v1/me")
+        status = seeker.page.evaluate(
+            """async () => {
+              const token = document.cookie.match(/(?:^|;\\s*)csrftoken=([^;]+)/)[1];
+              const response = await fetch("/api/v1/seekers", {
+                method: "POST",
+                credentials: "same-origin",
+                headers: {"X-CSRFToken": token},
+              });
+              return response.status;
+            }"""
+        )
+        assert status == 201
+        seeker.page.goto(server.base_url() + "/chat/")
         handle = seeker.page.locator("#chat").get_attribute("data-handle")
         assert handle
         create_room(
-            server, "Talking room", {"supporter1": "supporter", handle: "seeker"}, by="handle"
+            server,
+            "Talking room",
+            [({"username": "supporter1"}, "supporter"), ({"handle": handle}, "seeker")],
         )
-        # supporter1 is looked up by handle too: use theirs.
         alex = open_chat("supporter1").open_room("Talking room")
 
         seeker.page.reload()
@@ -128,13 +141,18 @@ def test_two_panes_on_one_page_stay_independent(open_chat, server):
     create_room(
         server,
         QUIET_ROOM,
-        {"supporter1": "supporter", "supporter2": "supporter", "moderator": "moderator"},
+        [
+            ({"username": "supporter1"}, "supporter"),
+            ({"username": "supporter2"}, "supporter"),
+            ({"username": "moderator"}, "moderator"),
+        ],
     )
     ids = room_ids(server, "supporter1")
-    alex = open_chat("supporter1")
+    # The chat page keeps its own (now hidden) pane of the quiet room: panes of one tab share
+    # the list of unsent messages, and each must still show only what is true for it.
+    alex = open_chat("supporter1").open_room(QUIET_ROOM)
     sam = open_chat("supporter2").open_room(QUIET_ROOM)
     page = alex.page
-    alex.expect_connected()
 
     # What a page with several chats does: one connection, one pane per room, in a grid.
     page.evaluate(
@@ -154,8 +172,9 @@ def test_two_panes_on_one_page_stay_independent(open_chat, server):
     )
     demo = page.get_by_role("region", name=DEMO_ROOM)
     quiet = page.get_by_role("region", name=QUIET_ROOM)
+    empty = "No messages yet. Say hello whenever you're ready."
     for pane in (demo, quiet):
-        expect(pane.get_by_text("No messages yet. Say hello whenever you're ready.")).to_be_visible()
+        expect(pane.get_by_text(empty)).to_be_visible()
         expect(pane.get_by_role("log")).to_have_attribute("aria-busy", "false")
     demo_input = demo.get_by_label(f"Message to {DEMO_ROOM}")
     quiet_input = quiet.get_by_label(f"Message to {QUIET_ROOM}")
@@ -253,3 +272,55 @@ def test_muted_people_are_hidden_until_asked_and_the_csp_holds(open_chat, server
     assert alex.csp_violations() == []
     assert sam.csp_violations() == []
     assert alex.console == [] and sam.console == []
+
+
+def test_a_message_to_a_closed_group_waits_until_it_opens(open_chat, server):
+    """`group_closed`: the text is kept, said kindly, and sent (same id) once the group opens."""
+    demo_id = room_ids(server, "supporter1")[DEMO_ROOM]
+    alex = open_chat("supporter1")
+    page = alex.page
+    network = {"closed": True, "ids": set(), "sends": 0, "sockets": []}
+
+    def route(ws):
+        server_side = ws.connect_to_server()
+        network["sockets"].append(ws)
+
+        def to_server(message):
+            frame = json.loads(message)
+            if frame.get("type") == "send" and frame.get("body") == "is anyone here yet?":
+                network["ids"].add(frame["client_msg_id"])
+                network["sends"] += 1
+                if network["closed"]:
+                    refusal = {
+                        "type": "error",
+                        "code": "group_closed",
+                        "detail": "The group isn't open right now.",
+                        "room": frame["room"],
+                        "client_msg_id": frame["client_msg_id"],
+                    }
+                    ws.send(json.dumps(refusal))
+                    return
+            server_side.send(message)
+
+        ws.on_message(to_server)
+
+    page.route_web_socket(re.compile(r"/ws/v1/$"), route)
+    page.reload()
+    alex.open_room()
+
+    alex.send("is anyone here yet?")
+    expect(alex.pending).to_contain_text("The group isn't open right now")
+    expect(alex.pending.get_by_role("button", name="Don't send")).to_be_visible()
+    page.wait_for_timeout(9_000)  # past the re-send interval: a waiting message is not re-sent
+    assert network["sends"] == 1
+    expect(alex.pending).to_have_count(1)
+
+    # The facilitator opens the group.
+    network["closed"] = False
+    opened = {"type": "group", "room": demo_id, "open": True, "title": DEMO_ROOM}
+    network["sockets"][-1].send(json.dumps(opened))
+    alex.expect_messages(["is anyone here yet?"])
+    assert len(network["ids"]) == 1  # the same client_msg_id throughout
+    assert stored_bodies(server, "moderator", DEMO_ROOM) == ["is anyone here yet?"]
+    assert "group_closed" not in page.locator("#chat").inner_text()
+    assert alex.console == []

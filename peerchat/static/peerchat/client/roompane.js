@@ -1,0 +1,1252 @@
+// Peerchat.RoomPane: one room's conversation (messages, composer, typing note) rendered into a
+// container, on a Peerchat.Connection. Several panes can live on one page: each builds its own
+// elements, with generated ids, and listens only to its own room's frames.
+//
+// Delivery guarantees kept here (DESIGN.md §6): the last seq seen; duplicates dropped; a gap in
+// the live stream makes the connection re-join with `since`; outgoing messages carry a
+// client_msg_id, wait in sessionStorage until acked, and are re-sent with the same id after any
+// reconnect. Message bodies are plain text and only ever reach the page through textContent.
+(function () {
+  "use strict";
+
+  const Peerchat = (window.Peerchat = window.Peerchat || {});
+
+  const TYPING_SEND_EVERY_MS = 3000;
+  const TYPING_SHOW_MS = 5000;
+  const RESEND_AFTER_MS = 8000;
+  const RATE_PAUSE_MS = 2000;
+  const RECENTLY_SENT_MS = 5000;
+  const ACKED_FRAME_WAIT_MS = 3000;
+  const NOTICE_MS = 12000;
+  const COUNTER_FROM_REMAINING = 200;
+  const EARLIER_PAGE = 100;
+  const HOLE_PAGE = 200;
+  const NEAR_BOTTOM_PX = 96;
+  const QUIET_REPLAY_MAX_MS = 3000;
+
+  // Words ------------------------------------------------------------------------------------
+
+  const numbers = new Intl.NumberFormat();
+  const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+  const dayAndTime = new Intl.DateTimeFormat(undefined, {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    hour: "numeric",
+    minute: "2-digit",
+  });
+  const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
+
+  const TEXT = {
+    empty: "No messages yet. Say hello whenever you're ready.",
+    loading: "Loading messages…",
+    none: "No messages.",
+    gone: "You're no longer part of this conversation.",
+    ended: "This chat has ended. You can still read it here.",
+    removed: "Message removed by sender",
+    muted: "Message from someone you muted",
+    moderatorNote: "Moderators can see this chat to keep everyone safe.",
+  };
+
+  const NOTES = {
+    masked: "Some contact details were hidden to help keep everyone safe.",
+    held:
+      "Only you can see this for now. A moderator will look at it soon and may share it " +
+      "after that. You can keep talking.",
+    blocked:
+      "This message wasn't shared with the room. You can keep talking — and if you need " +
+      "help right now, the free numbers on this page are there for you.",
+  };
+
+  function kindError(code, maxChars) {
+    switch (code) {
+      case "body_too_long":
+        return (
+          "That message is a bit long — messages can be up to " +
+          numbers.format(maxChars || 2000) +
+          " characters. You could split it into two."
+        );
+      case "body_empty":
+        return "That message looks empty, so it wasn't sent.";
+      case "invalid_field":
+        return "That message couldn't be sent as it is. Please check it and try again.";
+      case "room_not_found":
+        return "This conversation isn't available any more, so the message wasn't sent.";
+      case "room_ended":
+      case "session_ended":
+        return "This conversation has ended, so the message wasn't sent.";
+      case "group_closed":
+        return (
+          "The group isn't open right now. Your message will be sent as soon as the " +
+          "facilitator opens it."
+        );
+      case "rate_limited":
+        return (
+          "You're sending quickly, so we've slowed things down a little. " +
+          "Your messages will go through in a moment."
+        );
+      case "server_error":
+        return "Something went wrong on our side. We'll keep trying.";
+      default:
+        return "Something didn't work just then. Please try again in a moment.";
+    }
+  }
+
+  // A send that cannot succeed by trying again; the person gets the text back to edit.
+  const FINAL_SEND_ERRORS = new Set([
+    "body_too_long",
+    "body_empty",
+    "invalid_field",
+    "room_not_found",
+    "session_ended",
+  ]);
+
+  function formatTime(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    const today = new Date().toDateString() === date.toDateString();
+    return (today ? timeOnly : dayAndTime).format(date);
+  }
+
+  // The server counts characters as code points (Python's len), not UTF-16 units.
+  function charCount(text) {
+    return Array.from(text).length;
+  }
+
+  function newId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    // randomUUID needs a secure context; getRandomValues does not.
+    const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    return [
+      hex.slice(0, 8),
+      hex.slice(8, 12),
+      hex.slice(12, 16),
+      hex.slice(16, 20),
+      hex.slice(20),
+    ].join("-");
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  // Pending messages: one list per signed-in person, shared by every pane of the tab ----------
+
+  const stores = new Map();
+
+  function pendingStore(handle) {
+    const key = "peerchat.pending.v1." + handle;
+    let store = stores.get(key);
+    if (store) return store;
+    store = {
+      key,
+      items: loadPending(key),
+      panes: new Set(), // every pane of the tab using this list
+      // Save, and show the change in every pane of the item's room.
+      changed(item) {
+        this.save();
+        for (const pane of this.panes) {
+          if (pane.room === item.room) pane._syncPending(item);
+        }
+      },
+      save() {
+        const waiting = this.items
+          .filter(isUnsent)
+          .map((item) => ({ id: item.id, room: item.room, body: item.body, at: item.at }));
+        try {
+          if (waiting.length) window.sessionStorage.setItem(key, JSON.stringify(waiting));
+          else window.sessionStorage.removeItem(key);
+        } catch (error) {
+          // Storage can be full or switched off; the message still waits in memory.
+        }
+      },
+    };
+    stores.set(key, store);
+    return store;
+  }
+
+  // Not stored yet: on its way ("sending") or kept until a group opens ("waiting").
+  function isUnsent(item) {
+    return item.state === "sending" || item.state === "waiting";
+  }
+
+  function loadPending(key) {
+    try {
+      const list = JSON.parse(window.sessionStorage.getItem(key) || "[]");
+      if (!Array.isArray(list)) return [];
+      return list
+        .filter(
+          (item) =>
+            item &&
+            typeof item.id === "string" &&
+            Number.isInteger(item.room) &&
+            typeof item.body === "string",
+        )
+        .map((item) => ({ ...item, state: "sending", sentAt: 0 }));
+    } catch (error) {
+      return [];
+    }
+  }
+
+  let paneCount = 0;
+
+  class RoomPane {
+    /**
+     * container: the element the pane is appended to.
+     * options (see docs/client.md): connection (required), room (required), name, kind,
+     *   messagesUrl, headingLevel, note, ids, visible, join, endedText, emptyText, keepName,
+     *   onJoined, onSession, onFrame, onActivity, onGone, onEnded.
+     */
+    constructor(container, options) {
+      if (!options || !options.connection || !Number.isInteger(Number(options.room))) {
+        throw new Error("RoomPane needs { connection, room }");
+      }
+      this.conn = options.connection;
+      this.room = Number(options.room);
+      this.name = options.name || "Conversation";
+      this.kind = options.kind || null;
+      this.options = options;
+      this.messagesUrl = options.messagesUrl || "/api/v1/rooms/" + this.room + "/messages";
+      this.visible = options.visible !== false;
+      this.unread = 0;
+      this.gone = false;
+      this.closedText = null;
+      this.readOnly = false;
+      this.readOnlyText = null;
+      this.session = null;
+      this.group = null;
+      this.muted = new Set();
+      this.revealed = new Set(); // seqs of muted people's messages shown on request
+      this.typers = new Map(); // handle -> time their "typing" expires
+      this.typingSentAt = 0;
+      this.lastSentAt = 0;
+      this.loadingEarlier = false;
+      this.destroyed = false;
+      this._joinedOnce = false;
+      this._timers = new Set();
+      this._quietTimer = null;
+      this._quietUntil = 0;
+      this._noticeTimer = null;
+      this._store = pendingStore(this.conn.handle || "");
+      this._store.panes.add(this);
+      this._resetHistory();
+
+      paneCount += 1;
+      this._uid = "peerchat-pane-" + paneCount;
+      this._build(container);
+      this._wire();
+      this._renderAll();
+      if (options.join !== false) this.conn.join(this.room, () => this.last);
+      if (this.conn.ready) this._resendAll();
+    }
+
+    // Public API -------------------------------------------------------------------------------
+
+    /** Show the pane (resets its unread count) or hide it; hidden panes keep receiving. */
+    setVisible(visible) {
+      const was = this.visible;
+      this.visible = Boolean(visible);
+      this.root.hidden = !this.visible;
+      if (this.visible) {
+        this.unread = 0;
+        if (!was) this._scrollToBottom();
+      }
+    }
+
+    show() {
+      this.setVisible(true);
+    }
+
+    hide() {
+      this.setVisible(false);
+    }
+
+    /** Move focus into the pane: the composer with a mouse, the title on touch screens. */
+    focus() {
+      const fine = window.matchMedia("(pointer: fine)").matches;
+      const target = fine && !this.el.composer.hidden ? this.el.input : this.el.title;
+      target.focus();
+    }
+
+    /** The heading, and whom the composer writes to ("Message to …", default: `name`). */
+    setName(name, recipient) {
+      if (!name) return;
+      this.name = name;
+      this.el.title.textContent = name;
+      this.el.label.textContent = "Message to " + (recipient || name);
+    }
+
+    /** The chat has ended (or `null`: it has not): no composer, `text` in its place. */
+    setClosed(text) {
+      this.closedText = text === null || text === undefined ? null : String(text);
+      this._renderChrome();
+    }
+
+    /** Read-only (e.g. a moderator observing): no composer, an optional `text` instead. */
+    setReadOnly(readOnly, text) {
+      this.readOnly = Boolean(readOnly);
+      this.readOnlyText = this.readOnly && text ? String(text) : null;
+      this._renderChrome();
+    }
+
+    /** The person is no longer a member: stop joining, fail what waits to be sent. */
+    setGone() {
+      if (this.gone) return;
+      this.gone = true;
+      this.conn.forget(this.room);
+      this.typers.clear();
+      for (const item of this._pending()) {
+        if (!isUnsent(item)) continue;
+        item.state = "failed";
+        item.note = kindError("room_ended");
+        this._store.changed(item);
+      }
+      this._renderTyping();
+      this._renderChrome();
+      this._hook("onGone", this);
+    }
+
+    /** Member again (the room is listed again): carry on from the last seq we have. */
+    reopen() {
+      if (!this.gone) return;
+      this.gone = false;
+      this.conn.join(this.room, () => this.last);
+      this._renderChrome();
+    }
+
+    /** Hide the messages of these handles behind a "show" button (group mutes). */
+    setMuted(handles) {
+      const list = Array.isArray(handles) ? handles.filter((h) => typeof h === "string") : [];
+      const before = this.muted;
+      const next = new Set(list);
+      const touched = new Set([...before, ...next].filter((h) => before.has(h) !== next.has(h)));
+      this.muted = next;
+      if (!touched.size) return;
+      for (const handle of next) this.typers.delete(handle);
+      this._renderTyping();
+      for (const [seq, frame] of this.messages) {
+        if (frame.sender && touched.has(frame.sender.handle)) this._refreshMessage(seq);
+      }
+    }
+
+    /** Stop listening; with { leave: true } (the default) also stop receiving the room. */
+    destroy({ leave = true } = {}) {
+      if (this.destroyed) return;
+      this.destroyed = true;
+      for (const off of this._offs) off();
+      for (const timer of this._timers) window.clearTimeout(timer);
+      window.clearTimeout(this._quietTimer);
+      window.clearTimeout(this._noticeTimer);
+      this._store.panes.delete(this);
+      if (leave) this.conn.leave(this.room);
+      this.root.remove();
+    }
+
+    /**
+     * Give the pane's parts fixed ids (a page whose tests or links need them), or `null` to go
+     * back to generated ones. Parts: root, title, log, messages, input, send, composer, hint,
+     * counter, typing, notice, loadEarlier, jump, logEmpty, closed.
+     */
+    setIds(map) {
+      for (const [part, node] of Object.entries(this.el)) {
+        if (part === "label") continue;
+        const id = (map && map[part]) || this._generatedIds[part];
+        if (id) node.id = id;
+        else node.removeAttribute("id");
+      }
+      this._linkIds();
+    }
+
+    showNotice(text) {
+      this.el.notice.textContent = text;
+      window.clearTimeout(this._noticeTimer);
+      this._noticeTimer = window.setTimeout(() => {
+        this.el.notice.textContent = "";
+      }, NOTICE_MS);
+    }
+
+    /** How many messages of this room still wait for the server's answer. */
+    unsentCount() {
+      return this._pending().filter(isUnsent).length;
+    }
+
+    // Building ---------------------------------------------------------------------------------
+
+    _build(container) {
+      const uid = this._uid;
+      const level = Math.min(6, Math.max(1, Number(this.options.headingLevel) || 2));
+      this._generatedIds = {
+        title: uid + "-title",
+        input: uid + "-input",
+        hint: uid + "-hint",
+        counter: uid + "-counter",
+      };
+      const root = element("section", "pane");
+      root.dataset.room = String(this.room);
+      root.hidden = !this.visible;
+
+      const header = element("div", "pane-header");
+      const title = element("h" + level, "room-title", this.name);
+      title.tabIndex = -1;
+      header.append(title);
+      const note = this.options.note === undefined ? TEXT.moderatorNote : this.options.note;
+      if (note) header.append(element("p", "room-note", note));
+
+      const log = element("div", "log");
+      log.setAttribute("role", "log");
+      log.setAttribute("aria-live", "polite");
+      log.setAttribute("aria-relevant", "additions");
+      log.tabIndex = 0;
+      const loadEarlier = element("button", "load-earlier", "Show earlier messages");
+      loadEarlier.type = "button";
+      loadEarlier.hidden = true;
+      const logEmpty = element("p", "log-empty");
+      logEmpty.hidden = true;
+      const messages = element("ol", "messages");
+      log.append(loadEarlier, logEmpty, messages);
+
+      const jump = element("button", "jump-latest", "New messages ");
+      jump.type = "button";
+      jump.hidden = true;
+      const arrow = element("span", null, "↓");
+      arrow.setAttribute("aria-hidden", "true");
+      jump.append(arrow);
+
+      const typing = element("p", "typing");
+      typing.setAttribute("aria-live", "polite");
+      const notice = element("p", "notice");
+      notice.setAttribute("role", "status");
+
+      const composer = element("form", "composer");
+      composer.noValidate = true;
+      const label = element("label", "visually-hidden", "Message to " + this.name);
+      const input = element("textarea");
+      input.name = "body";
+      input.rows = 1;
+      input.placeholder = "Write a message…";
+      input.autocomplete = "off";
+      input.setAttribute("enterkeyhint", "send");
+      const send = element("button", "button send-button", "Send");
+      send.type = "submit";
+      send.disabled = true;
+      const hint = element("p", "composer-hint", "Enter sends · Shift+Enter adds a new line");
+      const counter = element("p", "composer-counter");
+      counter.hidden = true;
+      composer.append(label, input, send, hint, counter);
+
+      const closed = element("p", "room-closed");
+      closed.hidden = true;
+
+      root.append(header, log, jump, typing, notice, composer, closed);
+      this.root = root;
+      this.header = header;
+      this.el = {
+        root,
+        title,
+        log,
+        messages,
+        loadEarlier,
+        logEmpty,
+        jump,
+        typing,
+        notice,
+        composer,
+        label,
+        input,
+        send,
+        hint,
+        counter,
+        closed,
+      };
+      this.setIds(this.options.ids || null);
+      container.append(root);
+    }
+
+    _linkIds() {
+      const el = this.el;
+      el.root.setAttribute("aria-labelledby", el.title.id);
+      el.log.setAttribute("aria-labelledby", el.title.id);
+      el.label.htmlFor = el.input.id;
+      el.input.setAttribute("aria-describedby", el.hint.id + " " + el.counter.id);
+    }
+
+    _wire() {
+      const el = this.el;
+      el.composer.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this._submit();
+      });
+      el.input.addEventListener("keydown", (event) => {
+        // Enter sends, Shift+Enter is a new line; never interrupt an input method's composition.
+        if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) {
+          return;
+        }
+        event.preventDefault();
+        this._submit();
+      });
+      el.input.addEventListener("input", () => this._onComposerInput());
+      el.loadEarlier.addEventListener("click", () => this._loadEarlier());
+      el.jump.addEventListener("click", () => {
+        this._scrollToBottom();
+        if (!el.composer.hidden) el.input.focus();
+      });
+      el.log.addEventListener("scroll", () => {
+        if (!el.jump.hidden && this._isNearBottom()) el.jump.hidden = true;
+      });
+      el.messages.addEventListener("click", (event) => this._onMessagesClick(event));
+
+      const conn = this.conn;
+      this._offs = [
+        conn.on("frame", (frame) => this._onFrame(frame)),
+        conn.on("hello", () => {
+          this._resendAll();
+          this._updateComposer();
+        }),
+        conn.on("lost", () => {
+          this.typers.clear();
+          this._renderTyping();
+        }),
+        conn.on("signed_out", () => this._updateComposer()),
+        conn.on("rate_limited", () => this._onRateLimited()),
+        conn.on("tick", (now) => this._tick(now)),
+      ];
+    }
+
+    _hook(name, ...args) {
+      const hook = this.options[name];
+      if (typeof hook === "function") hook(...args);
+    }
+
+    _later(fn, ms) {
+      const timer = window.setTimeout(() => {
+        this._timers.delete(timer);
+        if (!this.destroyed) fn();
+      }, ms);
+      this._timers.add(timer);
+    }
+
+    // State ------------------------------------------------------------------------------------
+
+    _resetHistory() {
+      this.last = 0; // highest seq received over the socket, in order
+      this.syncedTo = 0; // the room's last seq when the server answered our latest join
+      this.replayLeft = 0;
+      this.floor = null; // every message above this seq is loaded; null until the first join
+      this.messages = new Map(); // seq -> message frame
+      this.notes = new Map(); // seq -> a private note for the sender (masked details)
+    }
+
+    _pending() {
+      return this._store.items.filter((item) => item.room === this.room);
+    }
+
+    _findPending(clientMsgId) {
+      if (!clientMsgId) return undefined;
+      return this._store.items.find((item) => item.id === clientMsgId && item.room === this.room);
+    }
+
+    _removePending(item) {
+      const index = this._store.items.indexOf(item);
+      if (index >= 0) this._store.items.splice(index, 1);
+      this._store.changed(item);
+    }
+
+    // The item changed (or went) in the tab's list, maybe through another pane of this room.
+    _syncPending(item) {
+      if (this._store.items.includes(item)) {
+        this._renderPending(item);
+        return;
+      }
+      const node = this._pendingElementOf(item.id);
+      if (node) node.remove();
+    }
+
+    _sendPending(item) {
+      const frame = { type: "send", room: item.room, client_msg_id: item.id, body: item.body };
+      if (this.conn.send(frame)) {
+        item.sentAt = Date.now();
+        this.lastSentAt = item.sentAt;
+      }
+    }
+
+    // After a reconnect (or a reload), send again what was never acknowledged; skip what another
+    // pane of the tab has already sent on this socket.
+    _resendAll() {
+      for (const item of this._pending()) {
+        if (item.state === "sending" && item.sentAt < this.conn.connectedAt)
+          this._sendPending(item);
+      }
+    }
+
+    _isMine(frame) {
+      return Boolean(frame.sender && frame.sender.handle === this.conn.handle);
+    }
+
+    _isJoined() {
+      return this.conn.joinState(this.room) === "joined";
+    }
+
+    // A gap in the live stream: ask for everything after the last seq we have.
+    _resync() {
+      if (this._isJoined()) this.conn.rejoin(this.room);
+    }
+
+    // Once per chat: later `session` frames (feedback given, a re-join) change nothing here.
+    _ended() {
+      if (this.closedText !== null) return;
+      this.setClosed(this.options.endedText || TEXT.ended);
+      this._hook("onEnded", this);
+    }
+
+    // Server frames ----------------------------------------------------------------------------
+
+    _onFrame(frame) {
+      if (this.destroyed) return;
+      if (frame.type === "error") {
+        this._onError(frame);
+        return;
+      }
+      if (frame.room !== this.room) return;
+      switch (frame.type) {
+        case "joined":
+          this._onJoined(frame);
+          break;
+        case "message":
+          this._onMessage(frame);
+          break;
+        case "ack":
+          this._onAck(frame);
+          break;
+        case "left":
+          if (frame.reason === "removed") this.setGone();
+          break;
+        case "typing":
+          this._onTyping(frame);
+          break;
+        case "session":
+          this._onSession(frame);
+          break;
+        case "muted":
+          this.setMuted(frame.handles);
+          break;
+        case "group":
+          this._onGroup(frame);
+          break;
+        case "message_removed":
+          this._onMessageRemoved(frame);
+          break;
+        default:
+          break;
+      }
+      this._hook("onFrame", frame, this);
+    }
+
+    _onJoined(frame) {
+      if (frame.last_seq < frame.since) {
+        // The server knows fewer messages than we have seen (its data was restored from an
+        // older copy): forget ours and start the room again, or new ones would look old.
+        this._resetHistory();
+        this._renderAll();
+        this.conn.rejoin(this.room);
+        return;
+      }
+      this._joinedOnce = true;
+      if (frame.name && !this.options.keepName) this.setName(frame.name);
+      if (frame.kind) this.kind = frame.kind;
+      this.syncedTo = frame.last_seq;
+      this.replayLeft = frame.replayed || 0;
+      if (frame.since === 0) {
+        this.floor = frame.limited && frame.first_seq ? frame.first_seq - 1 : 0;
+      } else if (frame.limited && frame.first_seq) {
+        // More was missed than one replay holds: fetch the middle part over HTTP.
+        this._fillHole(frame.since, frame.first_seq - 1);
+      }
+      if (Array.isArray(frame.muted)) this.setMuted(frame.muted);
+      if (frame.group && typeof frame.group === "object") this._onGroup(frame.group);
+      if (this.replayLeft > 0) this._quietUntilReplayed();
+      this._renderChrome();
+      if (frame.session && typeof frame.session === "object") {
+        this._onSession({ ...frame.session, room: this.room });
+      }
+      this._hook("onJoined", frame, this);
+    }
+
+    _onMessage(frame) {
+      if (!Number.isInteger(frame.seq)) return;
+      const replayed = frame.seq <= this.syncedTo;
+      if (replayed && this.replayLeft > 0) this.replayLeft -= 1;
+      if (frame.seq <= this.last || this.messages.has(frame.seq)) return; // a duplicate
+      if (!replayed) {
+        // The replay is over once anything newer arrives.
+        this.last = Math.max(this.last, this.syncedTo);
+        if (frame.seq > this.last + 1) {
+          this._resync();
+          return;
+        }
+      }
+      this.last = frame.seq;
+      this._addMessage(frame, !replayed);
+    }
+
+    _onAck(frame) {
+      if (frame.status === "masked" && Number.isInteger(frame.seq)) {
+        this.notes.set(frame.seq, NOTES.masked);
+        this._refreshMessage(frame.seq);
+      }
+      const item = this._findPending(frame.client_msg_id);
+      if (!item) return; // its message arrived first and settled it
+      if (frame.status === "held" || frame.status === "blocked") {
+        item.state = frame.status;
+        this._store.changed(item);
+        return;
+      }
+      if (Number.isInteger(frame.seq) && this.messages.has(frame.seq)) {
+        this._removePending(item);
+        return;
+      }
+      item.state = "sent";
+      this._store.changed(item);
+      if (Number.isInteger(frame.seq)) {
+        // The broadcast normally follows at once; if it went missing, fetch it by seq.
+        this._later(() => {
+          if (!this._store.items.includes(item)) return;
+          if (this.last < frame.seq) this._resync();
+          else this._fetchOne(frame.seq);
+        }, ACKED_FRAME_WAIT_MS);
+      }
+    }
+
+    _onError(frame) {
+      const item = this._findPending(frame.client_msg_id);
+      if (frame.code === "rate_limited") return; // see _onRateLimited
+      if (!item && frame.room !== this.room) return;
+      if (item && frame.code === "group_closed") {
+        // Kept, and sent with the same id once the group opens (a `group` frame).
+        item.state = "waiting";
+        item.note = kindError(frame.code);
+        this._store.changed(item);
+      } else if (item && FINAL_SEND_ERRORS.has(frame.code)) {
+        item.state = "failed";
+        item.note = kindError(frame.code, this.conn.limits.body_max_chars);
+        this._store.changed(item);
+      } else if (!item && frame.code !== "not_joined" && frame.code !== "room_not_found") {
+        this.showNotice(kindError(frame.code));
+      }
+      // Any other refusal of a send is passing: it is re-sent with the same id until acked.
+      if (frame.code === "session_ended") this._ended();
+      else if (frame.code === "room_not_found") this.setGone();
+      this._hook("onFrame", frame, this);
+    }
+
+    _onRateLimited() {
+      const now = Date.now();
+      if (now - this.lastSentAt > RECENTLY_SENT_MS) return;
+      if (this.visible) this.showNotice(kindError("rate_limited"));
+      // Try again after a short pause rather than at the next re-send round.
+      for (const item of this._pending()) {
+        if (item.state === "sending") {
+          item.sentAt = Math.min(item.sentAt, now - RESEND_AFTER_MS + RATE_PAUSE_MS);
+        }
+      }
+    }
+
+    _onTyping(frame) {
+      if (!frame.handle || frame.handle === this.conn.handle || this.muted.has(frame.handle))
+        return;
+      this.typers.set(frame.handle, Date.now() + TYPING_SHOW_MS);
+      this._renderTyping();
+    }
+
+    _onSession(frame) {
+      this.session = frame;
+      if (frame.state === "ended") this._ended();
+      this._hook("onSession", frame, this);
+    }
+
+    _onGroup(frame) {
+      this.group = frame;
+      if (frame.open !== true) return;
+      for (const item of this._pending()) {
+        if (item.state !== "waiting") continue;
+        item.state = "sending";
+        this._store.changed(item);
+        this._sendPending(item);
+      }
+    }
+
+    _onMessageRemoved(frame) {
+      if (!Array.isArray(frame.seqs)) return;
+      for (const seq of frame.seqs) {
+        const message = this.messages.get(seq);
+        if (!message || message.removed) continue;
+        this.messages.set(seq, { ...message, body: "", removed: true });
+        this.notes.delete(seq);
+        this._refreshMessage(seq);
+      }
+    }
+
+    _addMessage(frame, live) {
+      this.messages.set(frame.seq, frame);
+      const mine = this._isMine(frame);
+      const item = this._findPending(frame.client_msg_id);
+      if (item && mine) this._removePending(item);
+      if (frame.sender && this.typers.delete(frame.sender.handle)) this._renderTyping();
+      const stick = mine || this._isNearBottom();
+      this._insertMessageElement(frame);
+      this.el.logEmpty.hidden = true;
+      if (this.visible) {
+        if (stick) this._scrollToBottom();
+        else if (live) this.el.jump.hidden = false;
+      } else if (live && !mine) {
+        this.unread += 1;
+        this._hook("onActivity", this, frame);
+      }
+    }
+
+    // HTTP paging ------------------------------------------------------------------------------
+
+    _fetchMessages(after, limit) {
+      const glue = this.messagesUrl.includes("?") ? "&" : "?";
+      return this.conn.getJSON(this.messagesUrl + glue + "after=" + after + "&limit=" + limit);
+    }
+
+    async _fillHole(after, upTo) {
+      let cursor = after;
+      try {
+        while (cursor < upTo && !this.destroyed) {
+          const data = await this._fetchMessages(cursor, Math.min(HOLE_PAGE, upTo - cursor));
+          this._quietly(() => {
+            for (const frame of data.messages) {
+              if (frame.seq <= upTo && !this.messages.has(frame.seq))
+                this._addMessage(frame, false);
+            }
+          });
+          if (!data.messages.length || data.next_after <= cursor) break;
+          cursor = data.next_after;
+        }
+      } catch (error) {
+        if (!this.conn.signedOut) {
+          this.showNotice(
+            "Some earlier messages couldn't be loaded just now. Reloading the page will try again.",
+          );
+        }
+      }
+    }
+
+    async _fetchOne(seq) {
+      try {
+        const data = await this._fetchMessages(seq - 1, 1);
+        for (const frame of data.messages) {
+          if (frame.seq === seq && !this.messages.has(seq)) this._addMessage(frame, false);
+        }
+      } catch (error) {
+        // The next re-join brings it.
+      }
+    }
+
+    async _loadEarlier() {
+      if (!(this.floor > 0) || this.loadingEarlier) return;
+      const el = this.el;
+      this.loadingEarlier = true;
+      el.loadEarlier.disabled = true;
+      el.loadEarlier.textContent = "Loading earlier messages…";
+      const after = Math.max(0, this.floor - EARLIER_PAGE);
+      try {
+        const data = await this._fetchMessages(after, this.floor - after);
+        const fromBottom = el.log.scrollHeight - el.log.scrollTop;
+        this._quietly(() => {
+          for (const frame of data.messages) {
+            if (!this.messages.has(frame.seq)) {
+              this.messages.set(frame.seq, frame);
+              this._insertMessageElement(frame);
+            }
+          }
+        });
+        el.log.scrollTop = el.log.scrollHeight - fromBottom;
+        this.floor = after;
+      } catch (error) {
+        if (!this.conn.signedOut) {
+          this.showNotice("We couldn't load earlier messages just now. Please try again.");
+        }
+      } finally {
+        this.loadingEarlier = false;
+        el.loadEarlier.disabled = false;
+        el.loadEarlier.textContent = "Show earlier messages";
+        this._renderChrome();
+        if (el.loadEarlier.hidden && document.activeElement === document.body) el.log.focus();
+      }
+    }
+
+    // Rendering --------------------------------------------------------------------------------
+
+    _renderAll() {
+      const ordered = Array.from(this.messages.values()).sort((a, b) => a.seq - b.seq);
+      this._quietly(() => {
+        this.el.messages.replaceChildren(
+          ...ordered.map((frame) => this._messageElement(frame)),
+          ...this._pending().map((item) => this._pendingElement(item)),
+        );
+      });
+      this.el.jump.hidden = true;
+      this._renderChrome();
+      this._renderTyping();
+      this._scrollToBottom();
+    }
+
+    // The parts around the messages: empty state, paging, composer or closed note.
+    _renderChrome() {
+      const el = this.el;
+      const hasAny = this.messages.size > 0 || this._pending().length > 0;
+      el.logEmpty.hidden = hasAny;
+      const canTalk = !this.gone && this.closedText === null && !this.readOnly;
+      el.logEmpty.textContent = !(this._joinedOnce || this.gone)
+        ? TEXT.loading
+        : canTalk
+          ? this.options.emptyText || TEXT.empty
+          : TEXT.none;
+      el.loadEarlier.hidden = !(this.floor > 0);
+      const closedText = this.gone
+        ? TEXT.gone
+        : this.closedText !== null
+          ? this.closedText
+          : this.readOnly
+            ? this.readOnlyText
+            : null;
+      const noComposer = this.gone || this.closedText !== null || this.readOnly;
+      const hadFocus = el.composer.contains(document.activeElement);
+      el.composer.hidden = noComposer;
+      el.closed.hidden = !closedText;
+      el.closed.textContent = closedText || "";
+      if (noComposer) {
+        el.typing.textContent = "";
+        if (hadFocus) el.title.focus();
+      }
+      this.root.dataset.state = this.gone
+        ? "gone"
+        : this.closedText !== null
+          ? "closed"
+          : this.readOnly
+            ? "read-only"
+            : "open";
+      this._updateComposer();
+    }
+
+    _messageElement(frame) {
+      const mine = this._isMine(frame);
+      const sender = frame.sender || {};
+      const item = element("li", mine ? "message message--mine" : "message message--theirs");
+      item.dataset.seq = String(frame.seq);
+      const time = element("time", "message-time", formatTime(frame.sent_at));
+      time.dateTime = frame.sent_at || "";
+      const date = new Date(frame.sent_at);
+      if (!Number.isNaN(date.getTime())) time.title = fullDate.format(date);
+
+      if (frame.removed) {
+        // The sender deleted their data: the message keeps its place, without words or name.
+        item.classList.add("message--removed");
+        const meta = element("p", "message-meta");
+        meta.append(time);
+        item.append(meta, element("p", "message-body", TEXT.removed));
+        return item;
+      }
+      if (!mine && this.muted.has(sender.handle) && !this.revealed.has(frame.seq)) {
+        item.classList.add("message--muted");
+        item.tabIndex = -1;
+        const body = element("p", "message-body", TEXT.muted + " — ");
+        const show = element("button", "link-button message-reveal", "show");
+        show.type = "button";
+        show.dataset.reveal = String(frame.seq);
+        body.append(show);
+        item.append(body);
+        return item;
+      }
+
+      const meta = element("p", "message-meta");
+      meta.append(element("span", "message-sender", mine ? "You" : sender.handle || "Someone"));
+      if (!mine && (sender.role === "supporter" || sender.role === "moderator")) {
+        meta.append(element("span", "message-role", sender.role));
+      }
+      meta.append(time);
+      item.append(meta, element("p", "message-body", frame.body));
+      const note = mine ? this.notes.get(frame.seq) || NOTES[frame.status] : null;
+      if (note) item.append(element("p", "message-note", note));
+      return item;
+    }
+
+    _onMessagesClick(event) {
+      const reveal = event.target.closest("[data-reveal]");
+      if (!reveal) return;
+      const seq = Number(reveal.dataset.reveal);
+      this.revealed.add(seq);
+      this._refreshMessage(seq);
+      const node = this._messageNode(seq);
+      if (node) {
+        node.tabIndex = -1;
+        node.focus();
+      }
+    }
+
+    _messageNode(seq) {
+      return this.el.messages.querySelector("[data-seq='" + seq + "']");
+    }
+
+    _refreshMessage(seq) {
+      if (!this.messages.has(seq)) return;
+      const old = this._messageNode(seq);
+      if (old) old.replaceWith(this._messageElement(this.messages.get(seq)));
+    }
+
+    // Keep the list in seq order, with messages still on their way after every numbered one.
+    _insertMessageElement(frame) {
+      const list = this.el.messages;
+      const node = this._messageElement(frame);
+      let before = null;
+      for (let child = list.lastElementChild; child; child = child.previousElementSibling) {
+        if (child.dataset.pending || Number(child.dataset.seq) > frame.seq) before = child;
+        else break;
+      }
+      list.insertBefore(node, before);
+    }
+
+    _pendingElementOf(id) {
+      return this.el.messages.querySelector("[data-pending='" + CSS.escape(id) + "']");
+    }
+
+    _pendingElement(item) {
+      const node = element("li", "message message--mine message--pending");
+      node.dataset.pending = item.id;
+      node.dataset.state = item.state;
+      const meta = element("p", "message-meta");
+      meta.append(element("span", "message-sender", "You"));
+      node.append(meta, element("p", "message-body", item.body));
+      if (item.state === "sending") node.append(element("p", "message-state", "Sending…"));
+      else if (item.state === "sent") node.append(element("p", "message-state", "Sent"));
+      else if (NOTES[item.state]) node.append(element("p", "message-note", NOTES[item.state]));
+      else if (item.state === "waiting" || item.state === "failed") {
+        node.append(element("p", "message-note", item.note));
+        node.append(this._pendingActions(item));
+      }
+      return node;
+    }
+
+    // What the person can do with a message that was not sent: take it back to edit, or drop it.
+    _pendingActions(item) {
+      const actions = element("p", "message-actions");
+      const input = this.el.input;
+      if (item.state === "failed" && !this.el.composer.hidden) {
+        const edit = element("button", "link-button", "Edit and send again");
+        edit.type = "button";
+        edit.addEventListener("click", () => {
+          input.value = input.value ? item.body + "\n" + input.value : item.body;
+          this._removePending(item);
+          this._updateComposer();
+          this._fitComposer();
+          input.focus();
+        });
+        actions.append(edit);
+      }
+      const remove = element(
+        "button",
+        "link-button",
+        item.state === "waiting" ? "Don't send" : "Remove",
+      );
+      remove.type = "button";
+      remove.addEventListener("click", () => {
+        this._removePending(item);
+        this._renderChrome();
+        (this.el.composer.hidden ? this.el.log : input).focus();
+      });
+      actions.append(remove);
+      return actions;
+    }
+
+    _renderPending(item) {
+      const old = this._pendingElementOf(item.id);
+      const node = this._pendingElement(item);
+      if (old) old.replaceWith(node);
+      else this.el.messages.append(node);
+      this.el.logEmpty.hidden = true;
+    }
+
+    _renderTyping() {
+      const names = Array.from(this.typers.keys());
+      let text = "";
+      if (names.length === 1) text = names[0] + " is typing…";
+      else if (names.length === 2) text = names[0] + " and " + names[1] + " are typing…";
+      else if (names.length > 2) text = "Several people are typing…";
+      if (this.el.typing.textContent !== text) this.el.typing.textContent = text;
+    }
+
+    _isNearBottom() {
+      const log = this.el.log;
+      return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM_PX;
+    }
+
+    _scrollToBottom() {
+      this.el.log.scrollTop = this.el.log.scrollHeight;
+      this.el.jump.hidden = true;
+    }
+
+    // Screen readers hear new messages through the log; a replay of history is added quietly.
+    _quiet(on) {
+      this.el.log.setAttribute("aria-busy", on ? "true" : "false");
+      this.el.log.setAttribute("aria-live", on ? "off" : "polite");
+    }
+
+    _quietly(change) {
+      this._quiet(true);
+      try {
+        change();
+      } finally {
+        this._quietSoon();
+      }
+    }
+
+    // Speak again shortly after the last quiet change, once any replay is over (or overdue).
+    _quietSoon() {
+      window.clearTimeout(this._quietTimer);
+      this._quietTimer = window.setTimeout(() => {
+        if (this.replayLeft > 0 && Date.now() < this._quietUntil) this._quietSoon();
+        else this._quiet(false);
+      }, 300);
+    }
+
+    _quietUntilReplayed() {
+      this._quiet(true);
+      this._quietUntil = Date.now() + QUIET_REPLAY_MAX_MS;
+      this._quietSoon();
+    }
+
+    // The composer -----------------------------------------------------------------------------
+
+    _canSend() {
+      return !(this.gone || this.closedText !== null || this.readOnly || this.conn.signedOut);
+    }
+
+    _updateComposer() {
+      const el = this.el;
+      const text = el.input.value;
+      const max = this.conn.limits.body_max_chars;
+      // text.length counts UTF-16 units, never fewer than code points: a cheap first check.
+      const remaining = text.length < max - COUNTER_FROM_REMAINING ? max : max - charCount(text);
+      el.send.disabled = !text.trim() || remaining < 0 || !this._canSend();
+      if (remaining <= COUNTER_FROM_REMAINING) {
+        el.counter.hidden = false;
+        el.counter.classList.toggle("is-over", remaining < 0);
+        el.counter.textContent =
+          remaining >= 0
+            ? numbers.format(remaining) + (remaining === 1 ? " character" : " characters") + " left"
+            : numbers.format(-remaining) +
+              " over the " +
+              numbers.format(max) +
+              "-character limit — please shorten it a little";
+      } else if (!el.counter.hidden) {
+        el.counter.hidden = true;
+        el.counter.textContent = "";
+      }
+    }
+
+    _submit() {
+      const el = this.el;
+      const body = el.input.value;
+      if (!this._canSend() || !body.trim()) return;
+      if (charCount(body) > this.conn.limits.body_max_chars) {
+        this.showNotice(kindError("body_too_long", this.conn.limits.body_max_chars));
+        return;
+      }
+      const item = {
+        id: newId(),
+        room: this.room,
+        body,
+        at: Date.now(),
+        state: "sending",
+        sentAt: 0,
+      };
+      this._store.items.push(item);
+      this._store.changed(item);
+      el.input.value = "";
+      this._updateComposer();
+      this._fitComposer();
+      this._scrollToBottom();
+      this._sendPending(item);
+    }
+
+    // Browsers without CSS `field-sizing` get the textarea grown by hand (CSSOM, allowed by CSP).
+    _fitComposer() {
+      if (window.CSS && CSS.supports && CSS.supports("field-sizing", "content")) return;
+      const input = this.el.input;
+      input.style.height = "auto";
+      input.style.height = Math.min(input.scrollHeight + 4, 160) + "px";
+    }
+
+    _onComposerInput() {
+      this._updateComposer();
+      this._fitComposer();
+      const now = Date.now();
+      if (
+        this._isJoined() &&
+        this._canSend() &&
+        this.el.input.value.trim() &&
+        now - this.typingSentAt >= TYPING_SEND_EVERY_MS &&
+        this.conn.send({ type: "typing", room: this.room })
+      ) {
+        this.typingSentAt = now;
+        this.lastSentAt = now;
+      }
+    }
+
+    // Once a second (the connection's tick): typing expiry and unacknowledged sends.
+    _tick(now) {
+      if (this.destroyed) return;
+      let changed = false;
+      for (const [handle, until] of this.typers) {
+        if (until <= now) changed = this.typers.delete(handle) || changed;
+      }
+      if (changed) this._renderTyping();
+      if (!this.conn.ready) return;
+      for (const item of this._pending()) {
+        if (item.state === "sending" && now - item.sentAt >= RESEND_AFTER_MS)
+          this._sendPending(item);
+      }
+    }
+
+    // For the page -----------------------------------------------------------------------------
+
+    /** Rooms with messages of this person still waiting to be sent (from this tab's storage). */
+    static pendingRooms(handle) {
+      const rooms = new Set();
+      for (const item of pendingStore(handle).items) {
+        if (isUnsent(item)) rooms.add(item.room);
+      }
+      return Array.from(rooms);
+    }
+
+    /** Forget every unsent message (signed out); returns how many there were. */
+    static discardPending(handle) {
+      const store = pendingStore(handle);
+      const unsent = store.items.filter(isUnsent).length;
+      for (const item of store.items) item.state = "dropped";
+      store.items.length = 0;
+      try {
+        window.sessionStorage.removeItem(store.key);
+      } catch (error) {
+        // Nothing stored, nothing to clear.
+      }
+      return unsent;
+    }
+  }
+
+  RoomPane.kindError = kindError;
+  RoomPane.TEXT = TEXT;
+  RoomPane.NOTES = NOTES;
+
+  Peerchat.RoomPane = RoomPane;
+})();
