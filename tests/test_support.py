@@ -558,3 +558,17 @@ def test_the_sweep_command_reports_what_it_did():
     assert "queue places lapsed: 1" in out.getvalue()
     request.refresh_from_db()
     assert request.state == "gone"
+
+
+def test_a_shift_due_now_that_nobody_went_on_is_the_next_shift():
+    supporter = make_supporter()
+    due = Shift.objects.create(
+        supporter=supporter, starts_at=later(minutes=-10), ends_at=later(hours=3)
+    )
+    Shift.objects.create(supporter=supporter, starts_at=later(hours=5), ends_at=later(hours=8))
+    model = wait_model(now=timezone.now())
+    assert model.next_shift_at == due.starts_at
+    train(supporter)
+    shift_start(supporter=supporter)
+    shift_end(supporter=supporter)  # went off again: the shift is still scheduled now
+    assert wait_model(now=timezone.now()).next_shift_at == due.starts_at

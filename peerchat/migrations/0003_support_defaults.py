@@ -44,7 +44,8 @@ TRAINING = [
     ("safeguarding", "Safeguarding and sharing information", ["trainee", "peer", "senior"], 365),
     ("listening", "Listening without judgement", ["trainee", "peer", "senior"], None),
     ("harm_minimisation", "Harm minimisation and coping talk", ["trainee", "peer", "senior"], 365),
-    ("group_facilitation", "Facilitating groups", ["senior"], 730),
+    # Recorded for the scheme; facilitating a group needs a peer or senior supporter.
+    ("group_facilitation", "Facilitating groups", [], 730),
 ]
 
 

@@ -75,11 +75,29 @@ def shift_scheduled_now(*, user: User, now: datetime) -> Shift | None:
 
 
 def next_shift_start(*, now: datetime, user: User | None = None) -> datetime | None:
-    """When the next scheduled shift (anyone's, or `user`'s) starts."""
-    shifts = Shift.objects.filter(starts_at__gt=now, ended_at__isnull=True)
+    """When the next scheduled shift (`user`'s, or anyone's) starts.
+
+    For anyone's, a shift scheduled now that nobody has gone on yet counts too: its start
+    may be in the past ("due now").
+    """
     if user is not None:
-        shifts = shifts.filter(supporter=user)
-    return shifts.order_by("starts_at").values_list("starts_at", flat=True).first()
+        return (
+            Shift.objects.filter(supporter=user, starts_at__gt=now, ended_at__isnull=True)
+            .order_by("starts_at")
+            .values_list("starts_at", flat=True)
+            .first()
+        )
+    being_worked = SupporterProfile.objects.filter(current_shift__isnull=False).values(
+        "current_shift"
+    )
+    return (
+        Shift.objects.filter(ends_at__gt=now)
+        .filter(Q(starts_at__gt=now, ended_at__isnull=True) | Q(starts_at__lte=now))
+        .exclude(pk__in=being_worked)
+        .order_by("starts_at")
+        .values_list("starts_at", flat=True)
+        .first()
+    )
 
 
 @dataclass

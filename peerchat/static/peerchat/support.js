@@ -181,6 +181,10 @@
   }
 
   function nextShiftSentence(iso) {
+    if (iso && new Date(iso) <= new Date()) {
+      // A shift is scheduled now and its supporter has not come on yet.
+      return "A shift is due to start now, so a supporter should be here soon.";
+    }
     const when = iso ? whenText(iso) : null;
     return when
       ? "The next shift starts " + when + "."
