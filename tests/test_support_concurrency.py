@@ -116,3 +116,20 @@ def test_supporters_coming_on_shift_while_matchers_run_stay_within_capacity():
     run_in_threads(len(supporters) + 6, work)
     assert_matching_invariants()
     assert SupportSession.objects.filter(state="active").count() == 8  # 1 + 2 + 3 + 2
+
+
+def test_supporters_coming_free_at_once_never_share_a_seeker():
+    """Matching is automatic, so "two supporters accepting the same seeker" is two supporters
+    becoming free at the same moment, each starting a match: exactly one gets the seeker."""
+    supporters = []
+    for _ in range(8):
+        supporter = make_supporter(level="senior")
+        train(supporter)
+        schedule(supporter)
+        supporters.append(supporter)
+    seeker, request, _ = ask()
+    run_in_threads(len(supporters), lambda i: shift_start(supporter=supporters[i]))
+    assert SupportSession.objects.filter(seeker=seeker).count() == 1
+    request.refresh_from_db()
+    assert request.state == "matched"
+    assert_matching_invariants()

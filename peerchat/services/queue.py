@@ -35,13 +35,17 @@ QUEUE_GROUP = "queue"
 STAFF_QUEUE_GROUP = "staff.queue"
 
 
-def queue_lock() -> QueueState:
-    """Lock the queue for the rest of the current transaction (call inside atomic())."""
+def queue_lock(now: datetime | None = None) -> tuple[QueueState, datetime]:
+    """Lock the queue for the rest of the current transaction (call inside atomic()).
+
+    Returns the lock's row and the time to record the change at: `now` if given, else the
+    time the lock was obtained, so recorded times follow the order the lock imposes.
+    """
     state = QueueState.objects.select_for_update().filter(pk=1).first()
     if state is None:
         QueueState.objects.get_or_create(pk=1)
         state = QueueState.objects.select_for_update().get(pk=1)
-    return state
+    return state, now or timezone.now()
 
 
 def queue_changed(state: QueueState) -> None:
@@ -103,7 +107,6 @@ def support_request_create(
         raise PeerchatError("Choose yes, not sure or no (or leave it).", code="invalid_field")
     if topic and topic not in support_selectors.topic_codes():
         raise PeerchatError("That topic is not one of the choices.", code="invalid_field")
-    now = now or timezone.now()
     agreement = support_selectors.agreement_current(kind=Room.Kind.ONE_TO_ONE)
     if agreement is None:
         raise Conflict("The service is not set up yet: there is no agreement to accept.")
@@ -113,7 +116,7 @@ def support_request_create(
             code="agreement_outdated",
         )
     with transaction.atomic():
-        state = queue_lock()
+        state, now = queue_lock(now)
         if SupportSession.objects.filter(seeker=seeker, state=SupportSession.State.ACTIVE).exists():
             return None, False
         existing = SupportRequest.objects.filter(
@@ -149,9 +152,8 @@ def support_request_leave(
     *, seeker: User, state: str = SupportRequest.State.LEFT, now: datetime | None = None
 ) -> bool:
     """Leave the queue ("I had to go"); return whether the seeker was waiting."""
-    now = now or timezone.now()
     with transaction.atomic():
-        lock = queue_lock()
+        lock, now = queue_lock(now)
         updated = SupportRequest.objects.filter(
             seeker=seeker, state=SupportRequest.State.WAITING
         ).update(state=state, closed_at=now)
@@ -166,9 +168,8 @@ def support_request_leave(
 
 def matching_run(*, now: datetime | None = None) -> list[SupportSession]:
     """Match whoever can be matched now (the sweep calls this; changes call the locked form)."""
-    now = now or timezone.now()
     with transaction.atomic():
-        state = queue_lock()
+        state, now = queue_lock(now)
         sessions = matching_run_locked(now=now)
         if sessions:
             queue_changed(state)

@@ -62,9 +62,8 @@ def session_end(
     Ending twice is harmless. The supporter's place frees up for the next seeker at once,
     unless the chat was escalated: then they get a short pause first.
     """
-    now = now or timezone.now()
     with transaction.atomic():
-        lock = queue_lock()
+        lock, now = queue_lock(now)
         session = _locked(session)
         if session.state == SupportSession.State.ENDED:
             return session
@@ -129,7 +128,6 @@ def session_transfer(
     The note is staff-only. The seeker is told who they are now talking with; the first
     supporter leaves the room.
     """
-    now = now or timezone.now()
     note = (note or "").strip()
     if not note:
         raise PeerchatError(
@@ -143,7 +141,7 @@ def session_transfer(
     if supporter.pk != session.supporter_id:
         raise Forbidden("Only the supporter of this chat can hand it over.")
     with transaction.atomic():
-        lock = queue_lock()
+        lock, now = queue_lock(now)
         session = _locked(session)
         if session.state != SupportSession.State.ACTIVE:
             raise Conflict("This chat has ended.", code="session_ended")

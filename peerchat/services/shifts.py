@@ -18,11 +18,10 @@ def supporter_profile_get(*, user: User) -> SupporterProfile:
 
 def shift_start(*, supporter: User, now: datetime | None = None) -> Shift:
     """Go on the shift scheduled now, if required training is valid; start taking chats."""
-    now = now or timezone.now()
     if supporter.role != User.Role.SUPPORTER:
         raise Forbidden("Only supporters go on shift.")
     with transaction.atomic():
-        lock = queue_lock()
+        lock, now = queue_lock(now)
         profile = supporter_profile_get(user=supporter)
         profile = SupporterProfile.objects.select_for_update().get(pk=profile.pk)
         current = profile.current_shift
@@ -59,9 +58,8 @@ def shift_start(*, supporter: User, now: datetime | None = None) -> Shift:
 
 def shift_end(*, supporter: User, now: datetime | None = None) -> bool:
     """Go off shift: no new chats from now; chats in progress carry on. Returns whether on."""
-    now = now or timezone.now()
     with transaction.atomic():
-        lock = queue_lock()
+        lock, now = queue_lock(now)
         profile = SupporterProfile.objects.select_for_update().filter(user=supporter).first()
         if profile is None or profile.current_shift_id is None:
             return False
@@ -85,7 +83,7 @@ def shifts_close_finished(*, now: datetime | None = None) -> int:
     if not finished:
         return 0
     with transaction.atomic():
-        lock = queue_lock()
+        lock, _ = queue_lock(now)
         profiles = SupporterProfile.objects.select_for_update(of=("self",)).filter(
             user_id__in=finished, current_shift__ends_at__lte=now
         )
