@@ -262,8 +262,8 @@ def shift_words(starts: datetime) -> str:
 
 
 def test_the_whole_journey_on_a_phone(seeker, supporter, server):
-    starts = schedule_next_shift(server)
-    sam_shift = f"The next shift starts {shift_words(starts)}."
+    # The demo supporters have shifts scheduled now that nobody has gone on yet.
+    due_now = "A shift is due to start now, so a supporter should be here soon."
     person = seeker()
     page = person.page
 
@@ -285,8 +285,7 @@ def test_the_whole_journey_on_a_phone(seeker, supporter, server):
         "You don't have to answer"
     )
     expect(page.locator("#availability")).to_have_text(
-        f"Nobody is on shift right now. {sam_shift} "
-        "You can ask now and wait here, or come back then."
+        f"Nobody is on shift right now. {due_now} You can still ask now and wait here."
     )
     expect(person.urgent).to_be_hidden()
 
@@ -309,9 +308,7 @@ def test_the_whole_journey_on_a_phone(seeker, supporter, server):
     # The waiting room: position, an honest estimate, the resources, something to try.
     expect(person.heading("We're finding you a supporter", level=1)).to_be_visible()
     expect(page.locator("#queue-position")).to_have_text("You're next.")
-    expect(page.locator("#queue-estimate")).to_have_text(
-        f"Nobody is on shift right now. {sam_shift}"
-    )
+    expect(page.locator("#queue-estimate")).to_have_text(f"Nobody is on shift right now. {due_now}")
     expect(page.locator("#queue-status")).to_have_attribute("aria-live", "polite")
     expect(person.urgent).to_be_visible()
     expect(
@@ -429,13 +426,20 @@ def test_reload_mid_chat_comes_back_to_the_same_chat(seeker, supporter):
 
 
 def test_i_had_to_go_leaves_the_queue_quietly(seeker, server):
+    # Only a later shift is scheduled: the waiting room says when it starts.
+    server.manage("shell", "-c", "from peerchat.models import Shift; Shift.objects.all().delete()")
+    starts = schedule_next_shift(server)
     person = seeker()
     page = person.page
     person.start_on_support_page()
+    expect(page.locator("#availability")).to_have_text(
+        f"Nobody is on shift right now. The next shift starts {shift_words(starts)}. "
+        "You can ask now and wait here, or come back then."
+    )
     person.ask(safe_now="Yes")
     expect(person.heading("We're finding you a supporter")).to_be_visible()
     expect(page.locator("#queue-estimate")).to_have_text(
-        "Nobody is on shift right now. We don't have a time for the next shift yet."
+        f"Nobody is on shift right now. The next shift starts {shift_words(starts)}."
     )
     assert person.support_state()["state"] == "waiting"
 

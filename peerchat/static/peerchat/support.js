@@ -491,10 +491,12 @@
     const onShift = Number(availability.on_shift) || 0;
     let text = onShift + plural(onShift, " supporter is", " supporters are") + " on shift now.";
     if (onShift <= 0) {
+      const next = availability.next_shift_at;
+      const later = next && new Date(next) > new Date();
       text =
         "Nobody is on shift right now. " +
-        nextShiftSentence(availability.next_shift_at) +
-        (availability.next_shift_at
+        nextShiftSentence(next) +
+        (later
           ? " You can ask now and wait here, or come back then."
           : " You can still ask now and wait here.");
     }
