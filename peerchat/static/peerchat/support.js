@@ -292,6 +292,7 @@
     }
     els.chatTools.hidden = name !== "chat";
     document.body.classList.toggle("is-chatting", name === "chat");
+    document.body.classList.toggle("chat-screen", name === "chat");
     document.body.classList.toggle("has-chat", Boolean(chatVisible));
     els.status.hidden = !(name === "waiting" || name === "chat");
     if (name !== "agreement" && name !== "waiting") showUrgent(null);
