@@ -10,8 +10,8 @@ from django.conf import settings
 from peerchat.frames import utc
 from peerchat.models import (
     Agreement,
+    HandoverNote,
     QueueState,
-    Room,
     SafetyPlanShare,
     SupportRequest,
     SupportSession,
@@ -242,9 +242,9 @@ def support_state(*, seeker: User, now: datetime) -> dict:
     return frame
 
 
-def _previous_supporter(*, seeker: User) -> dict | None:
-    """The supporter of the seeker's last finished chat, whom they may ask for again."""
-    last = (
+def _previous_session(*, seeker: User) -> SupportSession | None:
+    """The seeker's last finished chat whose supporter they may ask for again."""
+    return (
         SupportSession.objects.filter(
             seeker=seeker, state=SupportSession.State.ENDED, supporter__is_active=True
         )
@@ -253,14 +253,17 @@ def _previous_supporter(*, seeker: User) -> dict | None:
         .order_by("-ended_at")
         .first()
     )
-    if last is None or last.supporter is None:
-        return None
-    return {"handle": last.supporter.handle}
+
+
+def _previous_supporter(*, seeker: User) -> dict | None:
+    supporter = previous_supporter_user(seeker=seeker)
+    return {"handle": supporter.handle} if supporter is not None else None
 
 
 def previous_supporter_user(*, seeker: User) -> User | None:
-    handle = (_previous_supporter(seeker=seeker) or {}).get("handle")
-    return User.objects.filter(handle=handle).first() if handle else None
+    """The supporter of the seeker's last finished chat, whom they may ask for again."""
+    last = _previous_session(seeker=seeker)
+    return last.supporter if last is not None else None
 
 
 # Staff ---------------------------------------------------------------------------------------
@@ -293,8 +296,6 @@ def handover_notes_for_seeker(*, session: SupportSession, limit: int = 5) -> lis
     """Staff-only notes from this seeker's earlier chats, newest first (continuity)."""
     if session.seeker_id is None:
         return []
-    from peerchat.models import HandoverNote
-
     notes = (
         HandoverNote.objects.filter(session__seeker_id=session.seeker_id)
         .exclude(session=session, kind="close")
@@ -312,11 +313,3 @@ def handover_notes_for_seeker(*, session: SupportSession, limit: int = 5) -> lis
         }
         for n in notes
     ]
-
-
-def room_is_support_session(*, room: Room) -> bool:
-    return room.kind == Room.Kind.ONE_TO_ONE and SupportSession.objects.filter(room=room).exists()
-
-
-def user_may_act_on_session(*, session: SupportSession, user: User) -> bool:
-    return user.pk in (session.seeker_id, session.supporter_id)

@@ -163,7 +163,3 @@ def supporters_on_shift(*, now: datetime) -> dict[int, Candidate]:
             missing_training=status.missing,
         )
     return pool
-
-
-def active_sessions_count(*, user: User) -> int:
-    return SupportSession.objects.filter(supporter=user, state=SupportSession.State.ACTIVE).count()

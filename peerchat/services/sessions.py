@@ -17,7 +17,7 @@ from peerchat.models import (
     SupportSession,
     User,
 )
-from peerchat.selectors.support import session_frame
+from peerchat.selectors.support import session_for_room, session_frame
 from peerchat.selectors.supporters import supporters_on_shift
 from peerchat.services.queue import (
     matching_run_locked,
@@ -32,11 +32,7 @@ NOTE_MAX_CHARS = 2000
 
 def session_get(*, room_id: int, user: User) -> SupportSession:
     """The session in `room_id` if `user` is its seeker or current supporter, else NotFound."""
-    session = (
-        SupportSession.objects.select_related("seeker", "supporter", "request")
-        .filter(room_id=room_id)
-        .first()
-    )
+    session = session_for_room(room_id=room_id)
     if session is None or user.pk not in (session.seeker_id, session.supporter_id):
         raise NotFound("There is no chat with that id that you are part of.")
     return session
