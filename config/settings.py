@@ -178,6 +178,14 @@ PEERCHAT = {
     "HUB_GROUP_REFRESH_SECONDS": env.int("HUB_GROUP_REFRESH_SECONDS", default=3600),
 }
 
+# The content filter (docs/operations.md, "Content filter"). Policy files are in
+# moderation/policy/; moderators' additions are in the database.
+FILTER = {
+    # How often each process asks the database whether moderators changed the policy. A change
+    # takes effect on every process within this many seconds, without a restart.
+    "RELOAD_SECONDS": env.float("FILTER_RELOAD_SECONDS", default=2.0),
+}
+
 # Structured support sessions (docs/operations.md, "Support settings").
 SUPPORT = {
     # Concurrent one-to-one chats a supporter may hold, by level.

@@ -17,6 +17,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from moderation.screening import MODERATION_GROUP, sender_note
+from moderation.selectors import held_for_sender, review_queue_frame
 from peerchat import events, protocol, selectors, sweeper
 from peerchat.errors import PeerchatError
 from peerchat.frames import ack_frame, error_frame, message_frame
@@ -31,7 +33,11 @@ from peerchat.tickets import ws_ticket_user
 logger = logging.getLogger(__name__)
 
 TYPING_INTERVAL_SECONDS = 3.0
-WATCH_GROUPS = {"queue": QUEUE_GROUP, "staff_queue": STAFF_QUEUE_GROUP}
+WATCH_GROUPS = {
+    "queue": QUEUE_GROUP,
+    "staff_queue": STAFF_QUEUE_GROUP,
+    "moderation": MODERATION_GROUP,
+}
 
 
 @dataclass
@@ -186,7 +192,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_msg_id=frame.client_msg_id,
             body=frame.body,
         )
-        await self._send_frame(ack_frame(result.message, client_msg_id=frame.client_msg_id_text))
+        await self._send_frame(
+            ack_frame(
+                result.message,
+                client_msg_id=frame.client_msg_id_text,
+                extra=sender_note(result.message, result.screening),
+            )
+        )
 
     async def _on_leave(self, frame: protocol.Leave):
         await self._drop_room(frame.room)
@@ -218,6 +230,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.hub.subscribe(WATCH_GROUPS[frame.topic], self)
         self.watching.add(frame.topic)
         await self._send_frame({"type": "watching", "topic": frame.topic})
+        if frame.topic == "moderation":
+            await self._send_frame(await database_sync_to_async(review_queue_frame)())
+            return
         seekers, staff = await database_sync_to_async(queue_frames)(now=timezone.now())
         await self._send_frame(seekers if frame.topic == "queue" else staff)
 
@@ -410,6 +425,9 @@ def _join_extras(*, room, user) -> dict:
     """The room's name for this user, and what `joined` adds for a support chat (its
     session) or a group (its state and this user's mutes)."""
     extras = {"name": selectors.room_name_for(room=room, user=user)}
+    held = held_for_sender(room_id=room.pk, user=user)
+    if held:
+        extras["held"] = held
     if room.kind == room.Kind.ONE_TO_ONE:
         session = session_for_room(room_id=room.pk)
         if session is not None:

@@ -14,7 +14,7 @@ def message_frame(message: Message) -> dict:
 
     A message its sender removed (they deleted their data) keeps its place and `seq` with an
     empty `body` and `"removed": true`; other messages carry no `removed` key at all, so their
-    frames are unchanged.
+    frames are unchanged. A message the filter put behind a reveal carries `content_warning`.
     """
     frame = {
         "type": "message",
@@ -26,14 +26,21 @@ def message_frame(message: Message) -> dict:
         "client_msg_id": str(message.client_msg_id),
         "status": message.status,
     }
+    if message.content_warning:
+        frame["content_warning"] = message.content_warning
     if message.removed_at is not None:
         frame["body"] = ""
         frame["removed"] = True
+        frame.pop("content_warning", None)
     return frame
 
 
-def ack_frame(message: Message, *, client_msg_id: str) -> dict:
-    """Return the sender's `ack`; a re-send of the same message gets the same one."""
+def ack_frame(message: Message, *, client_msg_id: str, extra: dict | None = None) -> dict:
+    """Return the sender's `ack`; a re-send of the same message gets the same one.
+
+    `extra` is what the content filter adds for the sender alone: a kind `note`, crisis
+    `resources`, `escalate` (moderation.screening.sender_note).
+    """
     return {
         "type": "ack",
         "room": message.room_id,
@@ -41,6 +48,7 @@ def ack_frame(message: Message, *, client_msg_id: str) -> dict:
         "seq": message.seq,
         "status": message.status,
         "sent_at": utc(message.sent_at),
+        **(extra or {}),
     }
 
 

@@ -68,6 +68,7 @@ class Unwatch:
 WATCH_TOPICS = {
     "queue": {"seeker"},
     "staff_queue": {"supporter", "moderator", "admin"},
+    "moderation": {"moderator", "admin"},
 }
 
 

@@ -13,4 +13,6 @@ urlpatterns = [
     path("", include("peerchat.api.staff")),
     path("", include("peerchat.api.groups")),
     path("", include("peerchat.api.seeker_data")),
+    path("", include("moderation.views")),
+    path("", include("moderation.api")),
 ]

@@ -64,6 +64,16 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_filter():
+    """Each test compiles the filter policy as its own database has it."""
+    from moderation.filter import policy
+
+    policy.forget()
+    yield
+    policy.forget()
+
+
+@pytest.fixture(autouse=True)
 async def _empty_channel_layer():
     """Each test starts with an empty channel layer (no stale groups or messages)."""
     layer = get_channel_layer()

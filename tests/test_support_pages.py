@@ -124,6 +124,9 @@ def test_staff_see_their_own_links():
     ]
     moderator_page = client_for(staff(User.Role.MODERATOR, "kai")).get("/").content.decode()
     nav = re.search(r'aria-label="Site">(.*?)</nav>', moderator_page, re.S).group(1)
-    assert re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)', nav) == [("/chat/", "Conversations")]
+    assert re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)', nav) == [
+        ("/moderation/", "Review"),
+        ("/chat/", "Conversations"),
+    ]
     # Strangers get no site links, only the way in for staff.
     assert 'aria-label="Site"' not in client_for(None).get("/").content.decode()

@@ -112,6 +112,8 @@ class Message(models.Model):
     client_msg_id = models.UUIDField()
     body = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DELIVERED)
+    # Set when the content filter delivered the message behind a reveal ("graphic").
+    content_warning = models.CharField(max_length=20, blank=True)
     sent_at = models.DateTimeField(auto_now_add=True)
     # Set when the sender deleted their data: the body is emptied and others see
     # "message removed by sender" in its place, so every seq stays in the room.

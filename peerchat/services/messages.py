@@ -9,6 +9,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from moderation import filter as content_filter
+from moderation import screening as screenings
+from moderation.models import Screening
 from peerchat import events
 from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong, Conflict, RoomNotFound
 from peerchat.frames import message_frame
@@ -23,6 +26,8 @@ ALLOWED_CONTROL_CHARACTERS = {"\n", "\r", "\t"}
 class SendResult:
     message: Message
     created: bool
+    # The filter's record when it did anything but allow the message as typed.
+    screening: Screening | None = None
 
 
 def message_body_check(body: str) -> None:
@@ -49,16 +54,12 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
     _room_open_check(membership=membership, sender=sender)
     existing = _message_by_client_id(room_id=room_id, sender=sender, client_msg_id=client_msg_id)
     if existing is not None:
-        return SendResult(message=existing, created=False)
+        return _result(existing, created=False)
+    # Checked before anything is stored: a message becomes visible only as the filter allows.
+    verdict = content_filter.check(body, room_kind=membership.room.kind)
     try:
         with transaction.atomic():
-            # The UPDATE takes the room's row lock (PostgreSQL) or the write lock (SQLite) until
-            # commit, so concurrent senders are numbered one after another, and a rollback
-            # takes the number back with it: seq stays gapless.
-            Room.objects.filter(pk=room_id).update(
-                last_seq=F("last_seq") + 1, last_message_at=timezone.now()
-            )
-            seq = Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
+            seq = room_seq_take(room_id) if verdict.delivered else None
             # Checked again under the room's lock: a member removed (or a seeker who deleted
             # their data) a moment ago must not get a message in after all.
             if not Membership.objects.filter(
@@ -71,20 +72,19 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
                 sender=sender,
                 sender_role=membership.role,
                 client_msg_id=client_msg_id,
-                body=body,
-                status=Message.Status.DELIVERED,
+                body=verdict.masked_text if verdict.masked_text is not None else body,
+                status=screenings.message_status_for(verdict),
+                content_warning=screenings.content_warning_for(verdict),
             )
             message.full_clean(validate_unique=False, validate_constraints=False)
             message.save()
-            events.publish_on_commit(
-                events.room_group(room_id),
-                {
-                    "kind": "frame",
-                    "room": room_id,
-                    "seq": seq,
-                    "text": events.encode(message_frame(message)),
-                },
-            )
+            screening = None
+            if screenings.needs_record(verdict):
+                screening = screenings.screening_record(
+                    message=message, verdict=verdict, room=membership.room, typed=body
+                )
+            if seq is not None:
+                message_publish(message)
     except IntegrityError:
         # The same client_msg_id was stored by a concurrent request an instant ago.
         existing = _message_by_client_id(
@@ -92,8 +92,40 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
         )
         if existing is None:
             raise
-        return SendResult(message=existing, created=False)
-    return SendResult(message=message, created=True)
+        return _result(existing, created=False)
+    return SendResult(message=message, created=True, screening=screening)
+
+
+def room_seq_take(room_id: int) -> int:
+    """Take the room's next `seq` (call inside a transaction).
+
+    The UPDATE takes the room's row lock (PostgreSQL) or the write lock (SQLite) until commit,
+    so concurrent senders are numbered one after another, and a rollback takes the number back
+    with it: seq stays gapless.
+    """
+    Room.objects.filter(pk=room_id).update(
+        last_seq=F("last_seq") + 1, last_message_at=timezone.now()
+    )
+    return Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
+
+
+def message_publish(message: Message) -> None:
+    """Broadcast a visible message to its room once the transaction commits."""
+    events.publish_on_commit(
+        events.room_group(message.room_id),
+        {
+            "kind": "frame",
+            "room": message.room_id,
+            "seq": message.seq,
+            "text": events.encode(message_frame(message)),
+        },
+    )
+
+
+def _result(message: Message, *, created: bool) -> SendResult:
+    return SendResult(
+        message=message, created=created, screening=getattr(message, "screening", None)
+    )
 
 
 def _room_open_check(*, membership, sender: User) -> None:
@@ -115,7 +147,7 @@ def _room_open_check(*, membership, sender: User) -> None:
 
 def _message_by_client_id(*, room_id: int, sender: User, client_msg_id: uuid.UUID):
     return (
-        Message.objects.select_related("sender")
+        Message.objects.select_related("sender", "screening")
         .filter(room_id=room_id, sender=sender, client_msg_id=client_msg_id)
         .first()
     )

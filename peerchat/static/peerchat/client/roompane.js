@@ -46,6 +46,10 @@
     removed: "Message removed by sender",
     muted: "Message from someone you muted",
     moderatorNote: "Moderators can see this chat to keep everyone safe.",
+    showWarned: "Show message",
+    warnedMine: "Others see this behind a content warning.",
+    released: "A moderator has looked at this and shared it with the room.",
+    resources: "Free help, any time",
   };
 
   const NOTES = {
@@ -57,6 +61,21 @@
       "This message wasn't shared with the room. You can keep talking — and if you need " +
       "help right now, the free numbers on this page are there for you.",
   };
+
+  // What others see in place of a message the filter put behind a reveal (its sender sees it).
+  const WARNINGS = {
+    graphic: "This message describes injury.",
+    upsetting: "This message may be upsetting to read.",
+  };
+
+  // Said with the crisis resources under a message that was delivered, when the server's `ack`
+  // brings resources without a note of its own (imminent danger: DESIGN.md §7).
+  const DANGER_NOTE =
+    "If you're in danger right now, you can call or text one of these. They're free and " +
+    "there at any time.";
+
+  // Crisis resources come from the deployment's settings; only these kinds of link are made.
+  const RESOURCE_HREF = /^(tel:|sms:|mailto:|https:\/\/|http:\/\/)/i;
 
   function kindError(code, maxChars) {
     switch (code) {
@@ -136,6 +155,39 @@
     if (className) node.className = className;
     if (text !== undefined) node.textContent = text;
     return node;
+  }
+
+  // Crisis resources from the server (`ack.resources`): a short list of links, built as text.
+  function resourceList(resources) {
+    const list = element("ul", "message-resources");
+    list.setAttribute("aria-label", TEXT.resources);
+    for (const resource of Array.isArray(resources) ? resources : []) {
+      if (!resource || typeof resource.name !== "string" || !resource.name) continue;
+      const href = typeof resource.href === "string" ? resource.href : "";
+      const holder = RESOURCE_HREF.test(href) ? element("a") : element("span");
+      if (holder.tagName === "A") holder.href = href;
+      holder.append(element("span", "message-resource-name", resource.name));
+      if (typeof resource.detail === "string" && resource.detail) {
+        holder.append(element("span", "message-resource-detail", ": " + resource.detail));
+      }
+      const item = element("li");
+      item.append(holder);
+      list.append(item);
+    }
+    return list.childElementCount ? list : null;
+  }
+
+  // The private note under the person's own message, with the resources when there are any.
+  function noteElements(text, resources) {
+    const parts = [];
+    if (text) parts.push(element("p", "message-note", text));
+    const list = resourceList(resources);
+    if (list) parts.push(list);
+    return parts;
+  }
+
+  function cleanResources(value) {
+    return Array.isArray(value) ? value.filter((r) => r && typeof r === "object") : [];
   }
 
   // Pending messages: one list per signed-in person, shared by every pane of the tab ----------
@@ -225,6 +277,7 @@
       this.group = null;
       this.muted = new Set();
       this.revealed = new Set(); // seqs of muted people's messages shown on request
+      this.revealedWarnings = new Set(); // seqs of messages behind a content warning, shown
       this.typers = new Map(); // handle -> time their "typing" expires
       this.typingSentAt = 0;
       this.lastSentAt = 0;
@@ -975,9 +1028,30 @@
         meta.append(element("span", "message-role", sender.role));
       }
       meta.append(time);
+      const warning = typeof frame.content_warning === "string" ? frame.content_warning : "";
+      if (warning && !mine && !this.revealedWarnings.has(frame.seq)) {
+        // Behind a content warning: the reader chooses whether to read it, message by message.
+        item.classList.add("message--warned");
+        item.tabIndex = -1;
+        const body = element("p", "message-body", (WARNINGS[warning] || WARNINGS.upsetting) + " ");
+        const show = element("button", "link-button message-reveal", TEXT.showWarned);
+        show.type = "button";
+        show.dataset.reveal = String(frame.seq);
+        show.dataset.revealKind = "warning";
+        body.append(show);
+        item.append(meta, body);
+        return item;
+      }
       item.append(meta, element("p", "message-body", frame.body));
-      const note = mine ? this.notes.get(frame.seq) || NOTES[frame.status] : null;
-      if (note) item.append(element("p", "message-note", note));
+      if (!mine) return item;
+      // Only the sender sees why the filter changed anything: the server's words if the ack
+      // brought them, else ours.
+      const aside = this.notes.get(frame.seq);
+      const note = aside ? aside.text : NOTES[frame.status];
+      item.append(...noteElements(note, aside && aside.resources));
+      if (warning && !(aside && aside.text)) {
+        item.append(element("p", "message-note message-note--quiet", TEXT.warnedMine));
+      }
       return item;
     }
 
@@ -985,7 +1059,8 @@
       const reveal = event.target.closest("[data-reveal]");
       if (!reveal) return;
       const seq = Number(reveal.dataset.reveal);
-      this.revealed.add(seq);
+      if (reveal.dataset.revealKind === "warning") this.revealedWarnings.add(seq);
+      else this.revealed.add(seq);
       this._refreshMessage(seq);
       const node = this._messageNode(seq);
       if (node) {
