@@ -97,7 +97,11 @@ def moderation_publish(screening: Screening) -> None:
     item = review_item(screening)
     events.publish_on_commit(
         MODERATION_GROUP,
-        {"kind": "frame", "text": events.encode({"type": frame_type, "item": item})},
+        {
+            "kind": "watch",
+            "topic": "moderation",
+            "text": events.encode({"type": frame_type, "item": item}),
+        },
     )
 
 

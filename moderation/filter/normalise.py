@@ -125,7 +125,8 @@ def set_stand_ins(stand_ins: dict[str, str]) -> None:
 
 
 def _pad(text: str) -> str:
-    return " " + " ".join(text.split()) + " "
+    words = " ".join(text.split())
+    return f" {words} " if words else " "
 
 
 def ascii_of(text: str) -> str:
