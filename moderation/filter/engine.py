@@ -24,6 +24,13 @@ _MARK_LEET = "leet"
 _MARK_REPEAT = "repeat"
 _KIND_TERM, _KIND_NUMBER, _KIND_MARK = 0, 1, 2
 _LEET_SYMBOLS = "@$!|+"
+_TIME_UNITS = frozenset(
+    (
+        "min", "mins", "minute", "minutes", "hour", "hours", "hr", "hrs", "day", "days",
+        "week", "weeks", "month", "months", "year", "years", "am", "pm", "o", "oclock",
+        "sec", "secs", "seconds", "ago",
+    )
+)  # fmt: skip
 _SYMBOL_IN_WORD = re.compile(r"[A-Za-z0-9][@$!|+]+[A-Za-z0-9]|(?<![^\s])[@$|+][A-Za-z]{2}")
 
 
@@ -187,7 +194,10 @@ class Filter:
                 token_end = view.find(" ", start + 1)
                 token = view[start + 1 : token_end]
                 if token.isdigit():
-                    hits.setdefault(NUMBER_GROUP, []).append((start + 1, token_end))
+                    # "20 mins ago", "at 3 pm": a time, not an amount.
+                    after = view[token_end + 1 : token_end + 8].split(" ", 1)[0]
+                    if after not in _TIME_UNITS:
+                        hits.setdefault(NUMBER_GROUP, []).append((start + 1, token_end))
                 elif not normalise.NUMBER_WITH_UNIT.fullmatch(token):
                     marks.add(_MARK_LEET)  # "5uicide"
                 continue

@@ -101,7 +101,9 @@ def _platform_pattern(platforms) -> re.Pattern | None:
     return re.compile(
         rf"\b(?:(?:add|find|follow|message|msg|dm|text|hit)\s+me\s+(?:up\s+)?(?:on|at)\s+(?:{names})"
         rf"(?:\s*(?::|-|is|its|it's)?\s*@?[a-z0-9_.]{{3,30}})?"
-        rf"|my\s+(?:{names})\s*(?::|is|'s|s)?\s*(?:is\s+)?@?[a-z0-9_.]{{3,30}})",
+        rf"|my\s+(?:{names})\s*(?::|is|'s|s)?\s*(?:is\s+)?@?[a-z0-9_.]{{3,30}}"
+        rf"|\b(?:{names})\W+(?:mines|mine is|its|it's|is)\s+@?[a-z0-9_.]{{3,30}}"
+        rf"|\b(?:{names})\s+me\s+(?:at|on)\s+@?[a-z0-9_.]{{3,30}})",
         re.IGNORECASE,
     )
 

@@ -1,0 +1,1 @@
+"""The content filter's evaluation corpus (cases.jsonl) and its disguise generator."""
