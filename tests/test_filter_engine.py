@@ -193,3 +193,22 @@ def test_policy_files_are_checked(tmp_path):
     assert engine.check("zorblex", room_kind="group").action == "hold"
     assert engine.check("zorblex").action == "allow"
     assert engine.check("zorblex").policy_version == "t1"
+
+
+def test_spans_agree_between_the_word_and_character_mappings():
+    rng = random.Random(9)
+    words = ["how", "many", "PILLS", "would", "it", "take", "...", "  ", "it's", "x", "!!"]
+    for _ in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        view, origin = normalise.mapped_view(text, leet=False, collapse=False)
+        fast = normalise.PlainOrigin(text)
+        for index in range(len(view)):
+            if view[index] != " ":
+                assert fast[index] == origin[index], (text, index)
+
+
+def test_spans_in_spaced_text_cover_the_spaced_letters(engine):
+    text = "how many p i l l s would it take"
+    verdict = engine.check(text)
+    assert verdict.action == "hold"
+    assert [text[s.start : s.end] for s in verdict.spans] == ["how many", "p i l l s"]

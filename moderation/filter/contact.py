@@ -6,7 +6,6 @@ an order number is not mistaken for one. Crisis lines on the policy's allow-list
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -60,8 +59,11 @@ class ContactPolicy:
     region: str = "GB"
 
 
-def _clean(text: str) -> tuple[str, list[int]]:
-    """Drop invisible characters and fold width forms, keeping each character's offset."""
+def _fold(text: str) -> tuple[str, list[int]]:
+    """Fold look-alike letters, accents, width forms and stand-ins to ASCII, dropping invisible
+    characters, keeping for each character the offset it came from (and one past the end)."""
+    from moderation.filter.normalise import UNICODE_TABLE
+
     chars: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -69,49 +71,135 @@ def _clean(text: str) -> tuple[str, list[int]]:
             chars.append(char)
             origin.append(index)
             continue
-        if unicodedata.category(char) in ("Cf", "Mn", "Me"):
+        replacement = UNICODE_TABLE[ord(char)]
+        if replacement is None:
             continue
-        folded = unicodedata.normalize("NFKC", char)
-        if len(folded) != 1:
-            folded = char
-        chars.append(folded)
-        origin.append(index)
+        chars.append(replacement)
+        origin.extend([index] * len(replacement))
     origin.append(len(text))
     return "".join(chars), origin
+
+
+def _collapsed(text: str, origin: list[int], longest: int) -> tuple[str, list[int]]:
+    """Letters repeated three times or more cut down to `longest` ("snaaap" -> "snap")."""
+    chars: list[str] = []
+    kept: list[int] = []
+    run = 0
+    for index, char in enumerate(text):
+        run = run + 1 if chars and char == chars[-1] and char.isalpha() else 1
+        if run > longest and _TRIPLE.match(text, max(0, index - run + 1)):
+            continue
+        chars.append(char)
+        kept.append(origin[index])
+    kept.append(origin[-1])
+    return "".join(chars), kept
+
+
+_TRIPLE = re.compile(r"([a-z])\1\1", re.IGNORECASE)
+_LEET_IN_WORD = re.compile(r"[a-z][0-9@$|]|[0-9@$|][a-z]", re.IGNORECASE)
+
+
+def _variants(text: str) -> list[tuple[str, list[int] | None]]:
+    """The text as typed (folded to ASCII) and undisguised: leetspeak read as letters, repeated
+    letters collapsed. All are searched; what is found in any of them is masked in the original.
+    """
+    if text.isascii():
+        base, origin = text, list(range(len(text) + 1))
+    else:
+        base, origin = _fold(text)
+    variants = [(base, origin)]
+    lowered = base.lower()
+    if _LEET_IN_WORD.search(lowered):
+        from moderation.filter.normalise import decode_leet
+
+        variants.append((decode_leet(lowered), origin))
+    if _TRIPLE.search(base):
+        for longest in (1, 2):
+            variants.append(_collapsed(base, origin, longest))
+    if _SPACED.search(base):
+        variants.append(_joined(base, origin))
+    return variants
+
+
+# Digits a phone number needs to be read from digits typed one at a time: a full UK number.
+# Fewer spaced digits are more often grades, scores or a list ("9 8 7 7 6 6 5 5").
+JOINED_PHONE_DIGITS = 10
+
+
+# Three or more single letters or digits, each followed by one separator ("0 7 7", "s.n.a.p").
+_SPACED = re.compile(r"(?<![^\s])(?:[a-z0-9_][ .](?=[a-z0-9_](?:[ .,?]|$))){2,}[a-z0-9_]", re.I)
+
+
+def _joined(text: str, origin: list[int]) -> tuple[str, list[int]]:
+    """Letters spaced or dotted apart written together again ("s n a p" -> "snap")."""
+    chars: list[str] = []
+    kept: list[int] = []
+    position = 0
+    for m in _SPACED.finditer(text):
+        for index in range(position, m.start()):
+            chars.append(text[index])
+            kept.append(origin[index])
+        for index in range(m.start(), m.end()):
+            if text[index] not in " .":
+                chars.append(text[index])
+                kept.append(origin[index])
+        position = m.end()
+    for index in range(position, len(text)):
+        chars.append(text[index])
+        kept.append(origin[index])
+    kept.append(origin[-1])
+    return "".join(chars), kept
 
 
 def find(text: str, policy: ContactPolicy, *, hint_ascii: str, hint_groups=None) -> list[Found]:
     """Return contact details and links in `text`, in order, not overlapping.
 
     `hint_ascii` is the message already folded to ASCII, and `hint_groups` the evidence the
-    engine found (numbers, platform names); together they decide cheaply what to look for.
+    engine found in its normalised views (numbers, platform names); together they decide
+    cheaply what to look for.
     """
     if hint_groups is None or "number" in hint_groups or not hint_ascii.isalpha():
         digits = sum(hint_ascii.count(d) for d in "0123456789")
     else:
         digits = 0
-    has_at = "@" in hint_ascii
+    has_at = "@" in hint_ascii or " at " in hint_ascii
     has_domain = (
         "://" in hint_ascii
         or "www" in hint_ascii
         or " dot " in hint_ascii
         or ("." in hint_ascii and _DOMAIN_HINT.search(hint_ascii) is not None)
     )
-    has_platform = policy.platform_pattern is not None and (
-        (hint_groups is None or "platform" in hint_groups)
-        and policy.platform_pattern.search(hint_ascii) is not None
-    )
-    if not (digits or has_at or has_domain or has_platform):
-        return []
-    if text.isascii():
-        clean, origin = text, None
+    if policy.platform_pattern is None:
+        has_platform = False
+    elif hint_groups is not None:
+        has_platform = "platform" in hint_groups
     else:
-        clean, origin = _clean(text)
+        has_platform = policy.platform_pattern.search(hint_ascii) is not None
+    if not (digits or has_domain or has_platform or "@" in hint_ascii):
+        return []
+    found: list[Found] = []
+    for variant, origin in _variants(text):
+        for item in _find_in(variant, policy, digits, has_at, has_domain, has_platform):
+            if item.rule == "contact.phone" and origin is not None and _spread(item, origin):
+                continue
+            end = origin[max(item.end - 1, item.start)] + 1
+            found.append(Found(origin[item.start], end, item.rule))
+    return _without_overlaps(found)
+
+
+def _spread(item: Found, origin: list[int]) -> bool:
+    """A phone number found only by joining up spaced digits, with too few digits for one."""
+    typed_width = origin[item.end - 1] - origin[item.start] + 1
+    digits = item.end - item.start
+    return typed_width >= 2 * digits - 1 and digits < JOINED_PHONE_DIGITS
+
+
+def _find_in(clean, policy, digits, has_at, has_domain, has_platform) -> list[Found]:
     found: list[Found] = []
     if has_at or has_domain:
         found += [Found(m.start(), m.end(), "contact.email") for m in EMAIL.finditer(clean)]
         found += [Found(m.start(), m.end(), "contact.email") for m in EMAIL_SPELLED.finditer(clean)]
-    if has_at:
+    if "@" in clean:
         found += [Found(m.start(), m.end(), "contact.handle") for m in HANDLE.finditer(clean)]
     if has_platform:
         found += [
@@ -128,9 +216,6 @@ def find(text: str, policy: ContactPolicy, *, hint_ascii: str, hint_groups=None)
             for m in pattern.finditer(clean):
                 if not _allowed_link(m.group(0), policy.allowed_domains):
                     found.append(Found(m.start(), m.end(), "links.url"))
-    found = _without_overlaps(found)
-    if origin is not None:
-        found = [Found(origin[f.start], origin[f.end - 1] + 1, f.rule) for f in found]
     return found
 
 
@@ -144,7 +229,7 @@ def _phones(text: str, policy: ContactPolicy) -> list[Found]:
         raw_digits = re.sub(r"\D", "", match.raw_string)
         if national in policy.allowed_numbers or raw_digits in policy.allowed_numbers:
             continue
-        if len(raw_digits) < 7:
+        if len(raw_digits) < 7 or re.search(r"[a-z]", match.raw_string, re.IGNORECASE):
             continue
         # Part of a reference ("ORD-2024-558812"), or digits one at a time that are too few
         # for a phone number ("9 8 7 7 6 6 5 5", exam grades).

@@ -116,7 +116,7 @@ class Filter:
         keyed: dict[str, set[str]] = {}
         for group, terms in self.policy.terms.items():
             for term in terms:
-                key = normalise.deep_term_key(term).replace(" ", "")
+                key = normalise.collapse_repeats(normalise.term_key(term).replace(" ", ""))
                 if len(key) >= 2:
                     keyed.setdefault(key, set()).add(group)
         for key, groups in keyed.items():
@@ -140,9 +140,16 @@ class Filter:
         collapse = _MARK_REPEAT in marks
         if leet or collapse:
             view = normalise.deep_view(ascii_text, leet=leet, collapse=collapse)
-            hits, _ = self._scan(self._deep if collapse else self._plain, view)
+            automaton = self._deep if collapse else self._plain
+            hits, _ = self._scan(automaton, view)
+            if leet:
+                lettered = normalise.numbers_as_letters(view)
+                if lettered != view:
+                    for group, found in self._scan(automaton, lettered)[0].items():
+                        if group != NUMBER_GROUP:
+                            hits.setdefault(group, []).extend(found)
         if _MARK_SPACED in marks:
-            self._scan_runs(normalise.spaced_runs(view), hits)
+            hits = self._scan_runs(view, normalise.spaced_runs(view), hits)
         fired = []
         protected = []
         for rule in self._candidates(hits):
@@ -206,15 +213,48 @@ class Filter:
                 hits.setdefault(group, []).append((start + 1, end))
         return hits, marks
 
-    def _scan_runs(self, runs, hits) -> None:
-        for offset, joined in runs:
+    def _scan_runs(self, view: str, runs, hits) -> dict:
+        """Find terms in letters spaced apart ("k y s", "w h e r e o n m y a r m").
+
+        The run is joined up with a few words either side (a phrase may start before it) and
+        searched with the automaton of terms written without spaces. Only terms that touch
+        the run count, and short ones only at its edges, so a stray "i a" in ordinary text
+        does not spell anything.
+
+        Returns the hits with positions counted as if the runs were written without their
+        spaces, so a rule's window means the same for spaced text (each hit keeps its real
+        place in the view as a third and fourth number, for the moderators' highlight).
+        """
+        for run_start, run_end, letters in runs:
+            before = "".join(view[max(0, run_start - 40) : run_start].split()[-4:])
+            after = "".join(view[run_end : run_end + 40].split()[:4])
+            joined = normalise.collapse_repeats(before + letters + after)
+            first = len(normalise.collapse_repeats(before))
+            if before and letters and before[-1] == letters[0]:
+                first -= 1  # the two ran together when collapsed
+            last = first + len(normalise.collapse_repeats(letters)) - 1
             for end, (length, groups, _) in self._joined.iter(joined):
                 start = end - length + 1
-                # Short terms only count when they are the whole run ("s h"), not a piece of one.
-                if length < 4 and (start != 0 or end != len(joined) - 1):
-                    continue
+                if end < first or start > last:
+                    continue  # not about the spaced letters at all
+                inside = first <= start and end <= last
+                if length < 4:
+                    whole = start == first and end == last
+                    edge = inside and (start == first or end == last)
+                    if not (whole or (length == 3 and edge)):
+                        continue
+                # Letters collapsed when joined make places inside a run approximate; a term
+                # reaching either end of the run is taken to that end exactly.
+                begin = run_start if start <= first else run_start + 2 * (start - first)
+                finish = run_end if end >= last else run_start + 2 * (end - first) + 1
+                place = (begin, finish)
                 for group in groups:
-                    hits.setdefault(group, []).append((offset + 2 * start, offset + 2 * end + 1))
+                    hits.setdefault(group, []).append(place)
+        # The longest of the terms starting at one place first ("pills" before "pill").
+        return {
+            group: [_squeezed(hit, runs) for hit in sorted(found, key=lambda h: (h[0], -h[1]))]
+            for group, found in hits.items()
+        }
 
     @staticmethod
     def _match(rule: Rule, hits) -> tuple[tuple[int, int], ...] | None:
@@ -284,11 +324,30 @@ class Filter:
         if not fired:
             return ()
         leet, collapse = steps
-        _, origin = normalise.mapped_view(text, leet=leet, collapse=collapse)
+        if text.isascii() and not leet and not collapse:
+            origin = normalise.PlainOrigin(text)
+        else:
+            _, origin = normalise.mapped_view(text, leet=leet, collapse=collapse)
         spans = []
         for rule, evidence in fired:
             for hit in evidence:
-                start = origin[min(hit[0], len(origin) - 1)]
-                last = origin[min(max(hit[1] - 1, hit[0]), len(origin) - 1)]
+                begin, end = (hit[2], hit[3]) if len(hit) > 2 else hit
+                start = origin[min(begin, len(origin) - 1)]
+                last = origin[min(max(end - 1, begin), len(origin) - 1)]
                 spans.append(Span(start, min(len(text), last + 1), rule.id))
         return tuple(spans)
+
+
+def _squeezed(hit: tuple[int, int], runs) -> tuple[int, int, int, int]:
+    """The hit's place counted without the spaces inside spaced-out runs, then its real place."""
+    start, end = hit[0], hit[1]
+    return (_without_run_spaces(start, runs), _without_run_spaces(end, runs), start, end)
+
+
+def _without_run_spaces(position: int, runs) -> int:
+    removed = 0
+    for run_start, run_end, _ in runs:
+        if position <= run_start:
+            break
+        removed += (min(position, run_end) - run_start) // 2
+    return position - removed

@@ -19,6 +19,7 @@ the original text. It is slow and only runs when a rule has fired and a moderato
 where; tests check it agrees with the fast views.
 """
 
+import bisect
 import json
 import re
 import string
@@ -35,7 +36,8 @@ APOSTROPHES = "'\u2018\u2019\u02bc\u0060\u00b4"
 
 # Number tokens that are not leetspeak: ordinals, times, doses, sizes ("2nd", "3pm", "5h").
 NUMBER_WITH_UNIT = re.compile(
-    r"\d+(?:st|nd|rd|th|am|pm|h|hr|hrs|m|min|mins|s|sec|secs|mg|ml|g|kg|k|x|p|yo|mb|gb|mph)?"
+    r"\d*1st|\d*2nd|\d*3rd|\d*[04-9]th|1[123]th"
+    r"|\d+(?:am|pm|h|hr|hrs|m|min|mins|s|sec|secs|mg|ml|g|kg|k|x|p|yo|mb|gb|mph)?"
 )
 
 _ASCII_KEEP = string.ascii_lowercase + string.digits
@@ -168,16 +170,29 @@ def deep_view(ascii_text: str, *, leet: bool, collapse: bool) -> str:
     return collapse_repeats(view) if collapse else view
 
 
-def spaced_runs(view: str) -> list[tuple[int, str]]:
-    """Return the runs of letters spaced or dotted apart, each joined up: "p i l l s" -> "pils".
+_SHORT_NUMBER = re.compile(r"(?<= )\d{1,4}[a-z]{0,3}(?= )")
 
-    Each run is (offset in the view, the letters joined up with repeats collapsed, matching
-    the engine's automaton for joined-up terms).
+
+def decode_leet(lowered: str) -> str:
+    """Read leetspeak inside words as letters, keeping every character's place."""
+    return _LEET_TOKEN.sub(_leet_token, lowered)
+
+
+def numbers_as_letters(view: str) -> str:
+    """Return the view with short numbers read as leetspeak too ("d0 17" -> "do it", "700k").
+
+    Used beside the view that keeps them as numbers (amounts), only for text that already
+    showed leetspeak. Same length as `view`, so evidence found in either lines up.
     """
-    return [
-        (m.start(), collapse_repeats(m.group(0).replace(" ", "")))
-        for m in SPACED_RUN.finditer(view)
-    ]
+    return _SHORT_NUMBER.sub(lambda m: m.group(0).translate(_LEET_DECODE), view)
+
+
+def spaced_runs(view: str) -> list[tuple[int, int, str]]:
+    """Return the runs of letters spaced or dotted apart: (start, end in the view, letters).
+
+    "p i l l s" -> (start, end, "pills"): the engine reads the letters joined up.
+    """
+    return [(m.start(), m.end(), m.group(0).replace(" ", "")) for m in SPACED_RUN.finditer(view)]
 
 
 def mapped_view(text: str, *, leet: bool, collapse: bool) -> tuple[str, list[int]]:
@@ -216,6 +231,36 @@ def mapped_view(text: str, *, leet: bool, collapse: bool) -> tuple[str, list[int
         out_chars.append(" ")
         out_origin.append(len(text))
     return "".join(out_chars), out_origin
+
+
+class PlainOrigin:
+    """`mapped_view`'s offsets for plain ASCII text, found word by word rather than per
+    character: the plain view is the text's words, lower-cased, one space apart."""
+
+    def __init__(self, text: str):
+        translated = text.encode("ascii").translate(_PLAIN_TABLE).decode("ascii")
+        self._text_starts = []
+        self._view_starts = []
+        position = 1  # after the view's leading space
+        for match in _WORD.finditer(translated):
+            self._text_starts.append(match.start())
+            self._view_starts.append(position)
+            position += match.end() - match.start() + 1
+        self._length = position
+        self._text_length = len(text)
+
+    def __len__(self) -> int:
+        return max(self._length, 1)
+
+    def __getitem__(self, view_index: int) -> int:
+        word = bisect.bisect_right(self._view_starts, view_index) - 1
+        if word < 0:
+            return 0
+        offset = view_index - self._view_starts[word]
+        return min(self._text_starts[word] + offset, self._text_length)
+
+
+_WORD = re.compile(r"\S+")
 
 
 def term_key(term: str) -> str:
