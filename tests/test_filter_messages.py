@@ -497,3 +497,17 @@ def test_queue_api_lists_waiting_items_and_decisions(supporter, seeker):
         client.post("/api/moderation/items/999999/release", {}, "application/json").status_code
         == 404
     )
+
+
+def test_admins_can_read_the_filter_records(supporter, seeker):
+    from peerchat.services.users import staff_user_upsert as upsert
+
+    room = one_to_one(supporter, seeker)
+    message_send(room_id=room.pk, sender=seeker, client_msg_id=uuid.uuid4(), body=HELD)
+    admin_user = upsert(
+        username="root", role=User.Role.ADMIN, password="a-long-test-password", handle="Admin"
+    )
+    client = api(admin_user)
+    for page in ("screening", "policyterm", "filtercase", "auditentry"):
+        assert client.get(f"/admin/moderation/{page}/").status_code == 200, page
+    assert client.get("/admin/moderation/screening/add/").status_code == 403
