@@ -51,14 +51,15 @@ def review_queue_frame() -> dict:
 
 
 def held_for_sender(*, room_id: int, user: User) -> list[dict]:
-    """The user's own messages in the room that nobody else can see yet, for `joined`."""
+    """The user's own messages in the room that nobody else sees (waiting, or kept back), for
+    `joined`: after a reload their sender still finds them, with the same kind note."""
     messages = (
         Message.objects.filter(
             room_id=room_id,
             sender=user,
             seq__isnull=True,
             status__in=[Message.Status.HELD, Message.Status.BLOCKED],
-            screening__review=Screening.Review.PENDING,
+            screening__review__in=[Screening.Review.PENDING, Screening.Review.KEPT],
         )
         .select_related("screening")
         .order_by("-sent_at")[:HELD_SHOWN_TO_SENDER]

@@ -33,7 +33,11 @@ def test_two_people_chat_both_ways(open_chat, server):
     sam.composer.fill("hello from Sam")
     expect(alex.page.locator("#typing")).to_have_text("Sam is typing…")
     sam.composer.press("Enter")
+    # Each waits for the other's message before answering, as people do (and so the order
+    # the server numbers them in is the order asserted below).
+    alex.expect_messages(["hello from Sam"])
     alex.send("hello from Alex")
+    sam.expect_messages(["hello from Sam", "hello from Alex"])
     sam.send("how has your evening been?")
 
     texts = ["hello from Sam", "hello from Alex", "how has your evening been?"]

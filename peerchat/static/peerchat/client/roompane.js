@@ -723,6 +723,7 @@
         this._fillHole(frame.since, frame.first_seq - 1);
       }
       if (Array.isArray(frame.muted)) this.setMuted(frame.muted);
+      this._onHeld(Array.isArray(frame.held) ? frame.held : []);
       if (frame.group && typeof frame.group === "object") this._onGroup(frame.group);
       if (this.replayLeft > 0) this._quietUntilReplayed();
       this._renderChrome();
@@ -730,6 +731,42 @@
         this._onSession({ ...frame.session, room: this.room });
       }
       this._hook("onJoined", frame, this);
+    }
+
+    // `joined.held`: this person's own messages still waiting for a moderator (after a reload
+    // they are not in the tab's store). What is no longer listed was decided meanwhile: shared
+    // (its message comes with the replay and settles it) or kept back.
+    _onHeld(list) {
+      const listed = new Set();
+      for (const entry of list) {
+        if (!entry || typeof entry.client_msg_id !== "string" || typeof entry.body !== "string") {
+          continue;
+        }
+        const state = entry.status === "blocked" ? "blocked" : "held";
+        const id = entry.client_msg_id.toLowerCase();
+        listed.add(id);
+        const note = typeof entry.note === "string" && entry.note ? entry.note : null;
+        let item = this._store.items.find(
+          (candidate) => candidate.room === this.room && candidate.id.toLowerCase() === id,
+        );
+        if (item && item.state === state && item.note === note) continue;
+        if (!item) {
+          const at = Date.parse(entry.sent_at);
+          item = { id: entry.client_msg_id, room: this.room, body: entry.body, sentAt: 0 };
+          item.at = Number.isNaN(at) ? Date.now() : at;
+          this._store.items.push(item);
+        }
+        item.state = state;
+        item.note = note;
+        item.resources = cleanResources(entry.resources || item.resources);
+        this._store.changed(item);
+      }
+      for (const item of this._pending()) {
+        const waiting = item.state === "held" || item.state === "blocked";
+        if (waiting && !listed.has(item.id.toLowerCase())) {
+          this._removePending(item);
+        }
+      }
     }
 
     _onMessage(frame) {
@@ -750,14 +787,22 @@
     }
 
     _onAck(frame) {
-      if (frame.status === "masked" && Number.isInteger(frame.seq)) {
-        this.notes.set(frame.seq, NOTES.masked);
+      const note = typeof frame.note === "string" && frame.note ? frame.note : null;
+      const resources = cleanResources(frame.resources);
+      if (Number.isInteger(frame.seq) && (frame.status === "masked" || note || resources.length)) {
+        // Delivered, with something only the sender is told: contact details hidden, a
+        // content warning, or (imminent danger) where help is, without alarm.
+        let text = note;
+        if (!text) text = frame.status === "masked" ? NOTES.masked : DANGER_NOTE;
+        this.notes.set(frame.seq, { text, resources });
         this._refreshMessage(frame.seq);
       }
       const item = this._findPending(frame.client_msg_id);
       if (!item) return; // its message arrived first and settled it
       if (frame.status === "held" || frame.status === "blocked") {
         item.state = frame.status;
+        item.note = note;
+        item.resources = resources;
         this._store.changed(item);
         return;
       }
@@ -850,7 +895,14 @@
       this.messages.set(frame.seq, frame);
       const mine = this._isMine(frame);
       const item = this._findPending(frame.client_msg_id);
-      if (item && mine) this._removePending(item);
+      if (item && mine) {
+        // A message held for review arrives once a moderator shares it: it settles here.
+        if ((item.state === "held" || item.state === "blocked") && !this.notes.has(frame.seq)) {
+          const masked = frame.status === "masked" ? " " + NOTES.masked : "";
+          this.notes.set(frame.seq, { text: TEXT.released + masked, resources: [] });
+        }
+        this._removePending(item);
+      }
       if (frame.sender && this.typers.delete(frame.sender.handle)) this._renderTyping();
       const stick = mine || this._isNearBottom();
       this._insertMessageElement(frame);
@@ -1104,8 +1156,10 @@
       node.append(meta, element("p", "message-body", item.body));
       if (item.state === "sending") node.append(element("p", "message-state", "Sending…"));
       else if (item.state === "sent") node.append(element("p", "message-state", "Sent"));
-      else if (NOTES[item.state]) node.append(element("p", "message-note", NOTES[item.state]));
-      else if (item.state === "waiting" || item.state === "failed") {
+      else if (item.state === "held" || item.state === "blocked") {
+        // Only its sender sees it: the server's kind note (or ours), and where help is.
+        node.append(...noteElements(item.note || NOTES[item.state], item.resources));
+      } else if (item.state === "waiting" || item.state === "failed") {
         node.append(element("p", "message-note", item.note));
         node.append(this._pendingActions(item));
       }
