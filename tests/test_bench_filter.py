@@ -32,7 +32,7 @@ def test_filter_bench_quick_run(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert set(results["sets"]) == {"short", "typical", "long"}
+    assert set(results["sets"]) == {"short", "typical", "everyday", "long"}
     for name, stats in results["sets"].items():
         assert stats["messages"] > 0, name
         for approach in ("engine", "regex", "better_profanity"):
@@ -42,6 +42,7 @@ def test_filter_bench_quick_run(tmp_path):
         assert stats["better_profanity"]["calls"] == 2
         assert stats["better_profanity"]["reduced"] is True
     assert 200 <= results["sets"]["typical"]["mean_chars"] <= 400
+    assert 200 <= results["sets"]["everyday"]["mean_chars"] <= 400
     assert 1500 <= results["sets"]["long"]["mean_chars"] <= 2000
     assert set(results["catches"]) == {"engine", "regex", "better_profanity"}
     for approach, catches in results["catches"].items():

@@ -37,9 +37,8 @@ STREET = re.compile(
 )
 # Cheap tests that decide whether the slower searches need to run at all.
 _DOMAIN_HINT = re.compile(r"[a-z0-9]\.[a-z]{2}", re.IGNORECASE)
-_ADDRESS_HINT = re.compile(
-    r"\d\s*[a-z]{2}\b|\b(?:street|road|avenue|lane|close|drive|crescent|court|terrace)\b",
-    re.IGNORECASE,
+_STREET_WORD = re.compile(
+    r"\b(?:street|st|road|rd|avenue|ave|lane|crescent|terrace|gardens|mews)\b", re.IGNORECASE
 )
 
 
@@ -99,24 +98,23 @@ _TRIPLE = re.compile(r"([a-z])\1\1", re.IGNORECASE)
 _LEET_IN_WORD = re.compile(r"[a-z][0-9@$|]|[0-9@$|][a-z]", re.IGNORECASE)
 
 
-def _variants(text: str) -> list[tuple[str, list[int] | None]]:
+def _variants(text: str, marks, *, spaced_digits: bool) -> list[tuple[str, list[int] | None]]:
     """The text as typed (folded to ASCII) and undisguised: leetspeak read as letters, repeated
-    letters collapsed. All are searched; what is found in any of them is masked in the original.
+    letters collapsed, spaced letters joined. What is found in any is masked in the original.
     """
     if text.isascii():
         base, origin = text, list(range(len(text) + 1))
     else:
         base, origin = _fold(text)
     variants = [(base, origin)]
-    lowered = base.lower()
-    if _LEET_IN_WORD.search(lowered):
+    if "leet" in marks:
         from moderation.filter.normalise import decode_leet
 
-        variants.append((decode_leet(lowered), origin))
-    if _TRIPLE.search(base):
+        variants.append((decode_leet(base.lower()), origin))
+    if "repeat" in marks:
         for longest in (1, 2):
             variants.append(_collapsed(base, origin, longest))
-    if _SPACED.search(base):
+    if ("spaced" in marks or spaced_digits) and _SPACED.search(base):
         variants.append(_joined(base, origin))
     return variants
 
@@ -151,23 +149,29 @@ def _joined(text: str, origin: list[int]) -> tuple[str, list[int]]:
     return "".join(chars), kept
 
 
-def find(text: str, policy: ContactPolicy, *, hint_ascii: str, hint_groups=None) -> list[Found]:
+def find(
+    text: str, policy: ContactPolicy, *, hint_ascii: str, hint_groups=None, marks=None
+) -> list[Found]:
     """Return contact details and links in `text`, in order, not overlapping.
 
-    `hint_ascii` is the message already folded to ASCII, and `hint_groups` the evidence the
-    engine found in its normalised views (numbers, platform names); together they decide
-    cheaply what to look for.
+    `hint_ascii` is the message already folded to ASCII; `hint_groups` the evidence the engine
+    found in its normalised views (platform names, street words) and `marks` the disguises it
+    saw (leet, repeat, spaced). Together they decide cheaply what to look for: most messages
+    have none of it and cost a few string searches.
     """
-    if hint_groups is None or "number" in hint_groups or not hint_ascii.isalpha():
-        digits = sum(hint_ascii.count(d) for d in "0123456789")
-    else:
-        digits = 0
-    has_at = "@" in hint_ascii or " at " in hint_ascii
+    digits = len(hint_ascii) - len(hint_ascii.encode("ascii").translate(None, _DIGIT_BYTES))
+    groups = hint_groups if hint_groups is not None else {}
+    marks = marks if marks is not None else _marks_of(hint_ascii)
+    has_at = "@" in hint_ascii or "(at)" in hint_ascii or "[at]" in hint_ascii
+    # Checked again in each variant: "streeeet" only reads as a street once undisguised.
+    address = digits > 0 and (
+        "street" in groups
+        or "repeat" in marks
+        or hint_groups is None
+        or _POSTCODE_HINT.search(hint_ascii) is not None
+    )
     has_domain = (
-        "://" in hint_ascii
-        or "www" in hint_ascii
-        or " dot " in hint_ascii
-        or ("." in hint_ascii and _DOMAIN_HINT.search(hint_ascii) is not None)
+        "://" in hint_ascii or "www" in hint_ascii or " dot " in hint_ascii or _dotted(hint_ascii)
     )
     if policy.platform_pattern is None:
         has_platform = False
@@ -175,16 +179,43 @@ def find(text: str, policy: ContactPolicy, *, hint_ascii: str, hint_groups=None)
         has_platform = "platform" in hint_groups
     else:
         has_platform = policy.platform_pattern.search(hint_ascii) is not None
-    if not (digits or has_domain or has_platform or "@" in hint_ascii):
+    if not (digits >= 5 or address or has_domain or has_platform or has_at):
         return []
     found: list[Found] = []
-    for variant, origin in _variants(text):
-        for item in _find_in(variant, policy, digits, has_at, has_domain, has_platform):
+    for variant, origin in _variants(text, marks, spaced_digits=digits >= 5):
+        for item in _find_in(variant, policy, digits, address, has_at, has_domain, has_platform):
             if item.rule == "contact.phone" and origin is not None and _spread(item, origin):
                 continue
             end = origin[max(item.end - 1, item.start)] + 1
             found.append(Found(origin[item.start], end, item.rule))
     return _without_overlaps(found)
+
+
+_DIGIT_BYTES = b"0123456789"
+_POSTCODE_HINT = re.compile(r"\d ?[a-z]{2}\b", re.IGNORECASE)
+
+
+def _dotted(text: str) -> bool:
+    """Whether a dot joins two words ("example.com"), as in a link or an email address."""
+    index = text.find(".")
+    last = len(text) - 2
+    while index != -1:
+        if 0 < index < last and text[index - 1].isalnum() and text[index + 1 : index + 3].isalpha():
+            return True
+        index = text.find(".", index + 1)
+    return False
+
+
+def _marks_of(text: str) -> set[str]:
+    """The disguises to undo when the engine has not said (direct calls)."""
+    marks = set()
+    if _LEET_IN_WORD.search(text):
+        marks.add("leet")
+    if _TRIPLE.search(text):
+        marks.add("repeat")
+    if _SPACED.search(text):
+        marks.add("spaced")
+    return marks
 
 
 def _spread(item: Found, origin: list[int]) -> bool:
@@ -194,10 +225,12 @@ def _spread(item: Found, origin: list[int]) -> bool:
     return typed_width >= 2 * digits - 1 and digits < JOINED_PHONE_DIGITS
 
 
-def _find_in(clean, policy, digits, has_at, has_domain, has_platform) -> list[Found]:
+def _find_in(clean, policy, digits, address, has_at, has_domain, has_platform) -> list[Found]:
     found: list[Found] = []
-    if has_at or has_domain:
+    lowered = clean.lower()
+    if "@" in clean or "(at)" in lowered or "[at]" in lowered:
         found += [Found(m.start(), m.end(), "contact.email") for m in EMAIL.finditer(clean)]
+    if " dot " in lowered and " at " in lowered:
         found += [Found(m.start(), m.end(), "contact.email") for m in EMAIL_SPELLED.finditer(clean)]
     if "@" in clean:
         found += [Found(m.start(), m.end(), "contact.handle") for m in HANDLE.finditer(clean)]
@@ -208,11 +241,14 @@ def _find_in(clean, policy, digits, has_at, has_domain, has_platform) -> list[Fo
         ]
     if digits >= 5:
         found += _phones(clean, policy)
-    if digits and _ADDRESS_HINT.search(clean):
+    # The slower searches run only where their cheap sign is.
+    if address and _STREET_WORD.search(clean):
         found += [Found(m.start(), m.end(), "contact.address") for m in STREET.finditer(clean)]
+    if address and _POSTCODE_HINT.search(clean):
         found += [Found(m.start(), m.end(), "contact.address") for m in POSTCODE.finditer(clean)]
     if has_domain:
-        for pattern in (URL, URL_SPELLED):
+        patterns = (URL, URL_SPELLED) if " dot " in lowered else (URL,)
+        for pattern in patterns:
             for m in pattern.finditer(clean):
                 if not _allowed_link(m.group(0), policy.allowed_domains):
                     found.append(Found(m.start(), m.end(), "links.url"))

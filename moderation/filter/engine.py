@@ -161,7 +161,13 @@ class Filter:
                 continue
             fired.append((rule, evidence))
         found = (
-            contact.find(text, self._contact, hint_ascii=ascii_text, hint_groups=hits)
+            contact.find(
+                text,
+                self._contact,
+                hint_ascii=ascii_text,
+                hint_groups=hits,
+                marks=marks | ({_MARK_LEET} if leet else set()),
+            )
             if self._contact
             else []
         )
