@@ -134,9 +134,10 @@ class Filter:
         view = normalise.plain_view(ascii_text)
         hits, marks = self._scan(self._plain, view)
         leet = _MARK_LEET in marks or (
-            any(symbol in ascii_text for symbol in _LEET_SYMBOLS)
+            ("@" in ascii_text or "$" in ascii_text or "!" in ascii_text or "|" in ascii_text
+             or "+" in ascii_text)
             and _SYMBOL_IN_WORD.search(ascii_text) is not None
-        )
+        )  # fmt: skip
         collapse = _MARK_REPEAT in marks
         if leet or collapse:
             view = normalise.deep_view(ascii_text, leet=leet, collapse=collapse)
