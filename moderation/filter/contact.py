@@ -94,7 +94,7 @@ def _collapsed(text: str, origin: list[int], longest: int) -> tuple[str, list[in
     return "".join(chars), kept
 
 
-_TRIPLE = re.compile(r"([a-z])\1\1", re.IGNORECASE)
+_TRIPLE = re.compile(r"(?!www)([a-z])\1\1", re.IGNORECASE)
 _LEET_IN_WORD = re.compile(r"[a-z][0-9@$|]|[0-9@$|][a-z]", re.IGNORECASE)
 
 
@@ -247,12 +247,30 @@ def _find_in(clean, policy, digits, address, has_at, has_domain, has_platform) -
     if address and _POSTCODE_HINT.search(clean):
         found += [Found(m.start(), m.end(), "contact.address") for m in POSTCODE.finditer(clean)]
     if has_domain:
-        patterns = (URL, URL_SPELLED) if " dot " in lowered else (URL,)
-        for pattern in patterns:
-            for m in pattern.finditer(clean):
+        for start, end in _link_tokens(clean):
+            for m in URL.finditer(clean, start, end):
+                if not _allowed_link(m.group(0), policy.allowed_domains):
+                    found.append(Found(m.start(), m.end(), "links.url"))
+        if " dot " in lowered:
+            for m in URL_SPELLED.finditer(clean):
                 if not _allowed_link(m.group(0), policy.allowed_domains):
                     found.append(Found(m.start(), m.end(), "links.url"))
     return found
+
+
+def _link_tokens(text: str) -> list[tuple[int, int]]:
+    """The stretches between spaces that have a dot or "://" in them: the only places a link
+    can be. Searching these alone keeps the link pattern off the rest of the message."""
+    tokens = []
+    for marker in (".", "://"):
+        index = text.find(marker)
+        while index != -1:
+            start = max(text.rfind(" ", 0, index), text.rfind("\n", 0, index)) + 1
+            end = min((i for i in (text.find(" ", index), text.find("\n", index)) if i != -1),
+                      default=len(text))  # fmt: skip
+            tokens.append((start, end))
+            index = text.find(marker, end)
+    return sorted(set(tokens))
 
 
 def _phones(text: str, policy: ContactPolicy) -> list[Found]:

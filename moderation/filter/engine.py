@@ -104,7 +104,9 @@ class Filter:
                 if key not in (" i m ", " i d "):  # "i'm", "i'd"
                     automaton.add_word(key, (len(key), _MARK_SPACED, _KIND_MARK))
             for a in letters:
-                automaton.add_word(a * 3, (3, _MARK_REPEAT, _KIND_MARK))
+                # "www" in a link is not a disguise; four in a row is.
+                run = a * (4 if a == "w" else 3)
+                automaton.add_word(run, (len(run), _MARK_REPEAT, _KIND_MARK))
                 for d in "0123456789":
                     automaton.add_word(a + d, (2, _MARK_LEET, _KIND_MARK))
         automaton.make_automaton()
@@ -150,7 +152,9 @@ class Filter:
                         if group != NUMBER_GROUP:
                             hits.setdefault(group, []).extend(found)
         if _MARK_SPACED in marks:
-            hits = self._scan_runs(view, normalise.spaced_runs(view), hits)
+            runs = normalise.spaced_runs(view)
+            if runs:
+                hits = self._scan_runs(view, runs, hits)
         fired = []
         protected = []
         for rule in self._candidates(hits):

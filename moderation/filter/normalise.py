@@ -193,7 +193,17 @@ def spaced_runs(view: str) -> list[tuple[int, int, str]]:
 
     "p i l l s" -> (start, end, "pills"): the engine reads the letters joined up.
     """
-    return [(m.start(), m.end(), m.group(0).replace(" ", "")) for m in SPACED_RUN.finditer(view)]
+    runs = []
+    for m in SPACED_RUN.finditer(view):
+        letters = m.group(0).replace(" ", "")
+        if len(letters) == 3 and letters[:2] in _CONTRACTED:
+            continue  # "I'm a mess", "I'd a feeling": a contraction and a word, not spacing
+        runs.append((m.start(), m.end(), letters))
+    return runs
+
+
+# "i'm", "i'd" become "i m", "i d" in the view (apostrophes split words, for terms alike).
+_CONTRACTED = frozenset({"im", "id"})
 
 
 def mapped_view(text: str, *, leet: bool, collapse: bool) -> tuple[str, list[int]]:
