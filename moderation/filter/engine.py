@@ -23,7 +23,6 @@ _MARK_SPACED = "spaced"
 _MARK_LEET = "leet"
 _MARK_REPEAT = "repeat"
 _KIND_TERM, _KIND_NUMBER, _KIND_MARK = 0, 1, 2
-_LEET_SYMBOLS = "@$!|+"
 _TIME_UNITS = frozenset(
     (
         "min", "mins", "minute", "minutes", "hour", "hours", "hr", "hrs", "day", "days",

@@ -14,9 +14,13 @@ Two ways to build it, giving the same string:
 Both start from `ascii_of`: look-alike letters, accents, invisible characters and emoji
 stand-ins folded through `UNICODE_TABLE`, a translation table filled one character at a time.
 
+Text that showed leetspeak is also read with its short numbers as letters
+(`numbers_as_letters`, "d0 17"), beside the view that keeps them as amounts.
+
 `mapped_view` builds the deep or plain view again with, for every character, its offset in
-the original text. It is slow and only runs when a rule has fired and a moderator needs to see
-where; tests check it agrees with the fast views.
+the original text; `PlainOrigin` gives the same offsets for plain ASCII text word by word.
+They run only when a rule has fired and a moderator needs to see where; tests check they agree
+with the fast views and with each other.
 """
 
 import bisect
