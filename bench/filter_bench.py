@@ -17,8 +17,9 @@ Approaches, all built from the same policy files (`load_policy_files().all_terms
 Message sets built from the corpus texts and ordinary filler sentences: short (corpus texts of
 at most 80 characters), typical (about 280 characters; a third are positives), everyday (about
 280 characters around texts that must pass: most of a service's traffic) and long (about
-2,000, the longest a message may be). Each timed call is measured with time.perf_counter_ns after a warm-up; engine
-and regex calls alternate message by message so machine noise falls on both alike. Reported:
+2,000, the longest a message may be). Each timed call is measured with time.perf_counter_ns
+after a warm-up; engine and regex calls alternate message by message so machine noise falls on
+both alike. Reported:
 median and p99 in microseconds per message, and the engine/regex ratio of medians. Absolute
 times vary between machines; ratios within one run are what to compare (DESIGN §12).
 
