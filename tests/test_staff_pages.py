@@ -73,7 +73,9 @@ def test_seekers_are_sent_to_the_chat_page(seeker):
 def test_after_sign_in_sends_each_role_to_its_page(supporter, seeker):
     assert signed_in(supporter).get("/after-sign-in/").headers["Location"] == "/staff/"
     assert signed_in(seeker).get("/after-sign-in/").headers["Location"] == "/support/"
-    for role, handle in [("moderator", "Kai"), ("evaluator", "Lee"), ("admin", "Admin")]:
+    kai = staff("user-moderator", "moderator", "Kai")
+    assert signed_in(kai).get("/after-sign-in/").headers["Location"] == "/moderation/"
+    for role, handle in [("evaluator", "Lee"), ("admin", "Admin")]:
         user = staff(f"user-{role}", role, handle)
         assert signed_in(user).get("/after-sign-in/").headers["Location"] == "/chat/"
     assert Client().get("/after-sign-in/").headers["Location"] == "/accounts/login/"

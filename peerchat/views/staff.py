@@ -41,6 +41,8 @@ def after_sign_in(request):
         return redirect("staff")
     if request.user.role == User.Role.SEEKER:
         return redirect("/support/")
+    if request.user.role == User.Role.MODERATOR:
+        return redirect("moderation-review")
     return redirect("chat")
 
 
