@@ -13,6 +13,10 @@
 
   const app = document.getElementById("review");
   const Peerchat = window.Peerchat;
+  const { element, say } = Peerchat.dom;
+  const setText = Peerchat.dom.showText;
+  const newId = Peerchat.dom.idMaker("review");
+  const button = (text, className) => Peerchat.dom.button(text, className || "button button-small");
   if (!app || !("WebSocket" in window) || !Peerchat || !Peerchat.Connection) return;
 
   const DECIDED_SHOWN = 30;
@@ -191,37 +195,6 @@
 
   // Elements --------------------------------------------------------------------------------------
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
-  function button(text, className) {
-    const node = element("button", className || "button button-small", text);
-    node.type = "button";
-    return node;
-  }
-
-  function setText(node, text) {
-    const value = text || "";
-    if (node.textContent !== value) node.textContent = value;
-    node.hidden = !value;
-  }
-
-  let uid = 0;
-  function newId(prefix) {
-    uid += 1;
-    return "review-" + prefix + "-" + uid;
-  }
-
-  function say(region, text) {
-    region.textContent = "";
-    window.setTimeout(() => {
-      region.textContent = text;
-    }, 60);
-  }
 
   const announceNow = (text) => say(els.announceNow, text);
   const announce = (text) => say(els.announce, text);

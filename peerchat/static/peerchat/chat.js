@@ -9,6 +9,7 @@
 
   const app = document.getElementById("chat");
   const Peerchat = window.Peerchat;
+  const { element } = Peerchat.dom;
   if (!app || !("WebSocket" in window) || !Peerchat || !Peerchat.Connection) return;
 
   const ROOMS_POLL_EMPTY_MS = 20000;
@@ -232,12 +233,6 @@
 
   // Rendering ---------------------------------------------------------------------------------
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
 
   function renderRoomList() {
     const focusedRoom = document.activeElement && document.activeElement.dataset.room;

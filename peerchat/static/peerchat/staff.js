@@ -12,6 +12,9 @@
 
   const app = document.getElementById("staff");
   const Peerchat = window.Peerchat;
+  const { element, button, say } = Peerchat.dom;
+  const setText = Peerchat.dom.showText;
+  const newId = Peerchat.dom.idMaker("staff");
   if (!app || !("WebSocket" in window) || !Peerchat || !Peerchat.Connection || !Peerchat.RoomPane)
     return;
 
@@ -161,39 +164,6 @@
     return items.slice(0, -1).join(", ") + " and " + items[items.length - 1];
   }
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
-  function button(text, className) {
-    const node = element("button", className || "button", text);
-    node.type = "button";
-    return node;
-  }
-
-  function setText(node, text) {
-    const value = text || "";
-    if (node.textContent !== value) node.textContent = value;
-    node.hidden = !value;
-  }
-
-  let uid = 0;
-  function newId(prefix) {
-    uid += 1;
-    return "staff-" + prefix + "-" + uid;
-  }
-
-  // Announcements: a new chat at once (assertive), everything else politely.
-  function say(region, text) {
-    region.textContent = "";
-    // A fresh text node after a pause, so the same words are said again.
-    window.setTimeout(() => {
-      region.textContent = text;
-    }, 60);
-  }
 
   function announceNow(text) {
     say(els.announceNow, text);

@@ -11,6 +11,7 @@
 
   const app = document.getElementById("support");
   const Peerchat = window.Peerchat;
+  const { element } = Peerchat.dom;
   if (!app || !Peerchat || !Peerchat.Connection || !Peerchat.RoomPane) return;
 
   const RETRY_LOAD_MS = 10000;
@@ -262,12 +263,6 @@
     return out;
   }
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
 
   function setText(node, text) {
     if (node.textContent !== text) node.textContent = text;

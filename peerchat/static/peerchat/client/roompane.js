@@ -10,6 +10,7 @@
   "use strict";
 
   const Peerchat = (window.Peerchat = window.Peerchat || {});
+  const { element } = Peerchat.dom;
 
   const TYPING_SEND_EVERY_MS = 3000;
   const TYPING_SHOW_MS = 5000;
@@ -150,12 +151,6 @@
     ].join("-");
   }
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
 
   // Crisis resources from the server (`ack.resources`): a short list of links, built as text.
   function resourceList(resources) {

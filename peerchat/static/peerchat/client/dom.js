@@ -1,0 +1,46 @@
+// Peerchat.dom: the few DOM helpers every page script shares. Text only ever goes in through
+// textContent (message bodies and names are never HTML).
+(function () {
+  "use strict";
+
+  const Peerchat = (window.Peerchat = window.Peerchat || {});
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function button(text, className) {
+    const node = element("button", className || "button", text);
+    node.type = "button";
+    return node;
+  }
+
+  // Set a line's text, hiding the line while it has none.
+  function showText(node, text) {
+    const value = text || "";
+    if (node.textContent !== value) node.textContent = value;
+    node.hidden = !value;
+  }
+
+  // Announce in a live region: a fresh text after a pause, so the same words are said again.
+  function say(region, text) {
+    region.textContent = "";
+    window.setTimeout(() => {
+      region.textContent = text;
+    }, 60);
+  }
+
+  // Ids for elements a page builds (labels, aria-describedby), unique within the page.
+  function idMaker(prefix) {
+    let count = 0;
+    return (name) => {
+      count += 1;
+      return prefix + "-" + name + "-" + count;
+    };
+  }
+
+  Peerchat.dom = { element, button, showText, say, idMaker };
+})();
