@@ -196,7 +196,7 @@ def filter_try(*, text: str, room_kind: str) -> Verdict:
 
 def policy_groups() -> list[str]:
     """Groups moderators may add to: every term list, and the link allow-list."""
-    return [*filter_policy.load_policy_files().groups(), filter_policy.ALLOWED_DOMAIN_GROUP]
+    return [*filter_policy.policy_files().groups(), filter_policy.ALLOWED_DOMAIN_GROUP]
 
 
 def _revision_bump() -> None:

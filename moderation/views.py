@@ -21,7 +21,7 @@ def review_page(request):
         return redirect("after-sign-in")
     context = {
         "groups_json": json.dumps(services.policy_groups()),
-        "categories_json": json.dumps(filter_policy.load_policy_files().descriptions),
+        "categories_json": json.dumps(filter_policy.policy_files().descriptions),
     }
     return render(request, "moderation/review.html", context)
 

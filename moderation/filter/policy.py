@@ -11,6 +11,7 @@ the next message on, on every process, without a restart. Every verdict names th
 made under: the files' version, then `+db.N` for the database revision.
 """
 
+import functools
 import re
 import threading
 import time
@@ -215,16 +216,13 @@ def _policy_at(revision: int) -> Policy:
     additions: dict[str, list[str]] = {}
     for group, term in PolicyTerm.objects.active().values_list("group", "term"):
         additions.setdefault(group, []).append(term)
-    return _files().with_additions(additions, revision)
+    return policy_files().with_additions(additions, revision)
 
 
-_files_cache: dict = {}
-
-
-def _files() -> Policy:
-    if "policy" not in _files_cache:
-        _files_cache["policy"] = load_policy_files()
-    return _files_cache["policy"]
+@functools.cache
+def policy_files() -> Policy:
+    """The policy files as this process read them once (they change only with a release)."""
+    return load_policy_files()
 
 
 def forget() -> None:

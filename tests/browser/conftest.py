@@ -69,23 +69,40 @@ def server(request, tmp_path) -> Iterator[Topology]:
         topology.stop()
 
 
-class ChatPage:
-    """One person's browser tab on the chat page, with what its console said."""
+class WatchedTab:
+    """A browser tab that keeps what its console said (errors, warnings, page errors) and
+    watches for CSP refusals; every page test's tab starts from here."""
 
     def __init__(self, page: Page, base_url: str):
         self.page = page
         self.base_url = base_url
         self.console: list[str] = []
-        self.sent_frames: list[dict] = []
-        self.sockets_opened = 0
         page.add_init_script(CSP_WATCH)
         page.on("console", self._on_console)
         page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
-        page.on("websocket", self._on_websocket)
 
     def _on_console(self, message) -> None:
         if message.type in {"error", "warning"}:
             self.console.append(f"{message.type}: {message.text}")
+
+    def sign_in_with_form(self, username: str, *, landing: str, next_path: str | None = None):
+        """Sign in through the real login form and wait to land on `landing` (a URL glob)."""
+        query = f"?next={next_path}" if next_path else ""
+        self.page.goto(self.base_url + "/accounts/login/" + query)
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(DEMO_PASSWORD)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_url(landing)
+
+
+class ChatPage(WatchedTab):
+    """One person's browser tab on the chat page, with what its console said."""
+
+    def __init__(self, page: Page, base_url: str):
+        super().__init__(page, base_url)
+        self.sent_frames: list[dict] = []
+        self.sockets_opened = 0
+        page.on("websocket", self._on_websocket)
 
     def _on_websocket(self, websocket) -> None:
         self.sockets_opened += 1
@@ -101,11 +118,7 @@ class ChatPage:
 
     def sign_in(self, username: str) -> "ChatPage":
         """Sign in through the real login form, which brings us to the chat page."""
-        self.page.goto(self.base_url + "/accounts/login/?next=/chat/")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(DEMO_PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url("**/chat/**")
+        self.sign_in_with_form(username, next_path="/chat/", landing="**/chat/**")
         return self
 
     def open_room(self, name: str = DEMO_ROOM) -> "ChatPage":

@@ -12,10 +12,9 @@ positives; nothing here describes a real method.
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from tests.browser.conftest import CSP_WATCH, DESKTOP, PHONE
-from tests.servers import DEMO_PASSWORD
+from tests.browser.conftest import DESKTOP, PHONE, WatchedTab
 
 pytestmark = pytest.mark.browser
 
@@ -28,29 +27,16 @@ ONLY_YOU = "Only you can see this for now"
 CONFLICT_LOG = "the server responded with a status of 409 (Conflict)"
 
 
-class Tab:
+class Tab(WatchedTab):
     """One person's browser tab, with what its console said and what the CSP refused."""
 
     def __init__(self, browser, base_url: str, viewport: dict):
-        self.base_url = base_url
         self.context = browser.new_context(viewport=viewport)
-        self.page: Page = self.context.new_page()
-        self.page.add_init_script(CSP_WATCH)
-        self.console: list[str] = []
+        super().__init__(self.context.new_page(), base_url)
         self.csp: list[str] = []
-        self.page.on("console", self._on_console)
-        self.page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
-
-    def _on_console(self, message) -> None:
-        if message.type in {"error", "warning"}:
-            self.console.append(f"{message.type}: {message.text}")
 
     def sign_in(self, username: str, landing: str) -> None:
-        self.page.goto(self.base_url + "/accounts/login/?next=" + landing)
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(DEMO_PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url("**" + landing)
+        self.sign_in_with_form(username, next_path=landing, landing="**" + landing)
         expect(self.page.locator("#connection-status")).to_have_text("Connected")
 
     def check_csp(self) -> None:

@@ -16,10 +16,10 @@ from contextlib import ExitStack
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from websockets.sync.client import connect
 
-from tests.browser.conftest import CSP_WATCH, DEMO_ROOM, DESKTOP
+from tests.browser.conftest import DEMO_ROOM, DESKTOP, WatchedTab
 from tests.servers import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -90,27 +90,11 @@ class Member:
         self._sockets.close()
 
 
-class ReviewPage:
+class ReviewPage(WatchedTab):
     """A moderator's browser tab on /moderation/, with what its console said."""
 
-    def __init__(self, page: Page, base_url: str):
-        self.page = page
-        self.base_url = base_url
-        self.console: list[str] = []
-        page.add_init_script(CSP_WATCH)
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
-
-    def _on_console(self, message) -> None:
-        if message.type in {"error", "warning"}:
-            self.console.append(f"{message.type}: {message.text}")
-
     def sign_in(self, username: str) -> "ReviewPage":
-        self.page.goto(self.base_url + "/accounts/login/?next=/moderation/")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(DEMO_PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url("**/moderation/")
+        self.sign_in_with_form(username, next_path="/moderation/", landing="**/moderation/")
         self.expect_ready()
         return self
 

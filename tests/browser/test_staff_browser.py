@@ -15,11 +15,10 @@ import uuid
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from websockets.sync.client import connect
 
-from tests.browser.conftest import CSP_WATCH, DESKTOP, PHONE
-from tests.servers import DEMO_PASSWORD
+from tests.browser.conftest import DESKTOP, PHONE, WatchedTab
 
 pytestmark = pytest.mark.browser
 
@@ -158,28 +157,12 @@ class SupporterAPI:
         return self.http.get(url, timeout=HTTP_TIMEOUT).json()["notes"]
 
 
-class StaffPage:
+class StaffPage(WatchedTab):
     """One supporter's browser tab on /staff/, with what its console said."""
-
-    def __init__(self, page: Page, base_url: str):
-        self.page = page
-        self.base_url = base_url
-        self.console: list[str] = []
-        page.add_init_script(CSP_WATCH)
-        page.on("console", self._on_console)
-        page.on("pageerror", lambda error: self.console.append(f"pageerror: {error}"))
-
-    def _on_console(self, message) -> None:
-        if message.type in {"error", "warning"}:
-            self.console.append(f"{message.type}: {message.text}")
 
     def sign_in(self, username: str) -> "StaffPage":
         """Sign in with the real form, without ?next=: a supporter lands on their page."""
-        self.page.goto(self.base_url + "/accounts/login/")
-        self.page.get_by_label("Username").fill(username)
-        self.page.get_by_label("Password").fill(DEMO_PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
-        self.page.wait_for_url("**/staff/")
+        self.sign_in_with_form(username, landing="**/staff/")
         expect(self.connection).to_have_text("Connected")
         expect(self.shift_state).not_to_have_text("Checking your shift…")
         return self

@@ -13,7 +13,7 @@
 
   const app = document.getElementById("review");
   const Peerchat = window.Peerchat;
-  const { element, say } = Peerchat.dom;
+  const { element, say, plural } = Peerchat.dom;
   const setText = Peerchat.dom.showText;
   const newId = Peerchat.dom.idMaker("review");
   const button = (text, className) => Peerchat.dom.button(text, className || "button button-small");
@@ -137,19 +137,10 @@
     return "";
   }
 
-  function plural(n, one, many) {
-    return n + " " + (n === 1 ? one : many);
-  }
 
   // Times, in the service's time zone (as the supporter's page shows them) -----------------------
 
-  function formatter(options) {
-    try {
-      return new Intl.DateTimeFormat(undefined, { ...options, timeZone: app.dataset.timeZone });
-    } catch (error) {
-      return new Intl.DateTimeFormat(undefined, options);
-    }
-  }
+  const formatter = (options) => Peerchat.dom.timeFormat(app.dataset.timeZone, options);
 
   const timeFormat = formatter({ hour: "2-digit", minute: "2-digit" });
   const dayTimeFormat = formatter({

@@ -12,7 +12,7 @@
 
   const app = document.getElementById("staff");
   const Peerchat = window.Peerchat;
-  const { element, button, say } = Peerchat.dom;
+  const { element, button, say, plural } = Peerchat.dom;
   const setText = Peerchat.dom.showText;
   const newId = Peerchat.dom.idMaker("staff");
   if (!app || !("WebSocket" in window) || !Peerchat || !Peerchat.Connection || !Peerchat.RoomPane)
@@ -91,13 +91,7 @@
   const locale = undefined;
 
   // Times are shown in the service's time zone (DESIGN.md §9), falling back to the browser's.
-  function formatter(options) {
-    try {
-      return new Intl.DateTimeFormat(locale, { ...options, timeZone: app.dataset.timeZone });
-    } catch (error) {
-      return new Intl.DateTimeFormat(locale, options);
-    }
-  }
+  const formatter = (options) => Peerchat.dom.timeFormat(app.dataset.timeZone, options);
 
   const timeFormat = formatter({ hour: "2-digit", minute: "2-digit" });
   const dayTimeFormat = formatter({
@@ -155,9 +149,6 @@
     return hours + " h" + (rest ? " " + rest + " min" : "");
   }
 
-  function plural(n, one, many) {
-    return n + " " + (n === 1 ? one : many);
-  }
 
   function listText(items) {
     if (items.length <= 1) return items.join("");

@@ -42,5 +42,20 @@
     };
   }
 
-  Peerchat.dom = { element, button, showText, say, idMaker };
+  // "3 messages", "1 message".
+  function plural(n, one, many) {
+    return n + " " + (n === 1 ? one : many);
+  }
+
+  // A date format in the service's time zone (the page's data-time-zone), or the browser's
+  // own when that zone is unknown to it. Staff pages show every time this way.
+  function timeFormat(timeZone, options) {
+    try {
+      return new Intl.DateTimeFormat(undefined, { ...options, timeZone });
+    } catch (error) {
+      return new Intl.DateTimeFormat(undefined, options);
+    }
+  }
+
+  Peerchat.dom = { element, button, showText, say, idMaker, plural, timeFormat };
 })();
