@@ -18,17 +18,24 @@ from channels.security.websocket import (  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from peerchat.events import serving_loop  # noqa: E402
+from peerchat.jobs import embedded as embedded_worker  # noqa: E402
 from peerchat.routing import websocket_urlpatterns  # noqa: E402
 
 
 class ServingLoopMiddleware:
-    """Remember the event loop of each connection so services can publish back to it."""
+    """Remember the event loop of each connection so services can publish back to it.
+
+    The first connection (run_topology's health check) also starts the embedded worker when
+    there is one (peerchat.jobs.embedded).
+    """
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
         serving_loop.set(asyncio.get_running_loop())
+        if scope["type"] in ("http", "websocket"):
+            embedded_worker.ensure_running()
         return await self.app(scope, receive, send)
 
 

@@ -44,9 +44,11 @@ class Topology:
         postgres_url: str | None = None,
         redis_url: str | None = None,
         extra_env: dict | None = None,
+        workers: int | None = None,
     ):
         self.tmp_path = tmp_path
         self.ports = [free_port() for _ in range(processes)]
+        self.workers = workers
         self.postgres_url = postgres_url
         self.database_name = None
         self.state_file = tmp_path / "topology.json"
@@ -88,6 +90,7 @@ class Topology:
                 "--no-migrate",
                 "--state-file",
                 str(self.state_file),
+                *(["--workers", str(self.workers)] if self.workers is not None else []),
                 "--ports",
                 *map(str, self.ports),
             ],
@@ -149,7 +152,13 @@ class Topology:
 
     def pid(self, port: int) -> int:
         state = json.loads(self.state_file.read_text())
-        return next(p["pid"] for p in state["processes"] if p["port"] == port)
+        return next(p["pid"] for p in state["processes"] if p.get("port") == port)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the `run_worker` processes, in the order they were started."""
+        state = json.loads(self.state_file.read_text())
+        workers = sorted((p["worker"], p["pid"]) for p in state["processes"] if "worker" in p)
+        return [pid for _, pid in workers]
 
     def kill(self, index: int) -> int:
         """SIGKILL one daphne process (no clean shutdown); return its pid."""

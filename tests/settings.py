@@ -28,3 +28,5 @@ SUPPORT = {
     "SESSION_GRACE_SECONDS": 300,
     "QUEUE_GRACE_SECONDS": 300,
 }
+# Tests run jobs by calling run_due() themselves; servers started by tests run their workers.
+WORKER = {**WORKER, "EMBEDDED": False}  # noqa: F405

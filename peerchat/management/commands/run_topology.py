@@ -1,11 +1,14 @@
 """Run the production topology on this machine without Docker.
 
 The same processes as docker-compose.yml: migrations first, then N daphne processes on N
-ports sharing DATABASE_URL and REDIS_URL, supervised (a process that dies is started again),
-all stopped together on SIGTERM or Ctrl-C. The tests use this command to start real servers.
+ports sharing DATABASE_URL and REDIS_URL, and the durable-jobs workers (`run_worker`: one by
+default, none when the worker runs inside daphne, WORKER["EMBEDDED"]), supervised (a
+process that dies is started again), all stopped together on SIGTERM or Ctrl-C. The tests
+use this command to start real servers.
 
     manage.py run_topology --ports 8001 8002          # production topology (needs REDIS_URL)
     manage.py run_topology --ports 8000                # the embedded default: one process
+    manage.py run_topology --ports 8000 --workers 0    # no worker process
 """
 
 import contextlib
@@ -55,11 +58,25 @@ class Command(BaseCommand):
             "--state-file",
             help="Write the ports and process ids here as JSON, updated on every restart.",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="How many `manage.py run_worker` processes to run (durable jobs); 0 for none. "
+            "Default: 1, or 0 when each daphne process runs its own (WORKER_EMBEDDED).",
+        )
 
     def handle(self, *args, **options):
         ports = options["ports"]
         if len(set(ports)) != len(ports):
             raise CommandError("Each process needs its own port.")
+        workers = options["workers"]
+        if workers is None:
+            # An embedded worker publishes through its own process's channel layer; a separate
+            # process on the in-memory layer would take jobs whose live events reach nobody.
+            workers = 0 if settings.WORKER.get("EMBEDDED") else 1
+        if workers < 0:
+            raise CommandError("--workers must be 0 or more.")
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"]
         if len(ports) > 1 and "Redis" not in layer:
             raise CommandError(
@@ -75,12 +92,15 @@ class Command(BaseCommand):
         self.state_file = options["state_file"]
         self.stopping = False
         self.processes: dict[int, subprocess.Popen] = {}
+        self.workers: dict[int, subprocess.Popen] = {}
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         try:
             for port in ports:
                 self._start(port)
             self._wait_ready(ports)
+            for index in range(1, workers + 1):
+                self._start_worker(index)
             self.stdout.write("ready: " + " ".join(f"http://{self.host}:{port}/" for port in ports))
             self.stdout.flush()
             self._supervise(restart=not options["no_restart"])
@@ -113,6 +133,14 @@ class Command(BaseCommand):
             command[3:3] = ["--proxy-headers"]
         self.processes[port] = subprocess.Popen(  # noqa: S603 - fixed command, no shell
             command, cwd=settings.BASE_DIR, preexec_fn=_die_with_parent
+        )
+        self._write_state()
+
+    def _start_worker(self, index: int) -> None:
+        self.workers[index] = subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker"],
+            cwd=settings.BASE_DIR,
+            preexec_fn=_die_with_parent,
         )
         self._write_state()
 
@@ -151,16 +179,32 @@ class Command(BaseCommand):
                     self._start(port)
                     self.stdout.write(f"restarted daphne on port {port}")
                     self.stdout.flush()
+            for index, process in list(self.workers.items()):
+                code = process.poll()
+                if code is None or self.stopping:
+                    continue
+                self.stderr.write(f"worker {index} exited with {code}")
+                if not restart:
+                    self.stopping = True
+                    break
+                time.sleep(RESTART_DELAY_SECONDS)
+                if not self.stopping:
+                    self._start_worker(index)
+                    self.stdout.write(f"restarted worker {index}")
+                    self.stdout.flush()
 
     def _stop(self, signum, frame):
         self.stopping = True
 
     def _terminate_all(self) -> None:
-        for process in self.processes.values():
+        # A worker finishes the job in hand on SIGTERM; one still busy after the grace period
+        # is killed, and its job runs again when the lease runs out.
+        everything = [*self.processes.values(), *self.workers.values()]
+        for process in everything:
             if process.poll() is None:
                 process.terminate()
         deadline = time.monotonic() + 10
-        for process in self.processes.values():
+        for process in everything:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -174,7 +218,8 @@ class Command(BaseCommand):
         state = {
             "supervisor": os.getpid(),
             "processes": [
-                {"port": port, "pid": process.pid} for port, process in self.processes.items()
+                *({"port": port, "pid": process.pid} for port, process in self.processes.items()),
+                *({"worker": index, "pid": process.pid} for index, process in self.workers.items()),
             ],
         }
         tmp = Path(self.state_file).with_suffix(".tmp")
