@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "channels",
     "peerchat",
     "moderation",
+    "peerchat.jobs",
 ]
 
 MIDDLEWARE = [
@@ -186,6 +187,32 @@ FILTER = {
     "RELOAD_SECONDS": env.float("FILTER_RELOAD_SECONDS", default=2.0),
 }
 
+# Escalations (docs/operations.md, "Escalations"). Timers are durable jobs run by the worker.
+ESCALATIONS = {
+    # Not acknowledged this long after opening: every moderator is told (and the page rings
+    # again), then, after ON_CALL_AFTER_SECONDS, the on-call contact through the hooks.
+    "RENOTIFY_AFTER_SECONDS": env.int("ESCALATION_RENOTIFY_AFTER_SECONDS", default=120),
+    "ON_CALL_AFTER_SECONDS": env.int("ESCALATION_ON_CALL_AFTER_SECONDS", default=300),
+    # A supporter whose chat was escalated is due a debrief with a supervisor within this time.
+    "DEBRIEF_DUE_HOURS": env.int("ESCALATION_DEBRIEF_DUE_HOURS", default=48),
+    # How many recent messages a moderator sees with an escalation (each read is audited).
+    "CONTEXT_MESSAGES": env.int("ESCALATION_CONTEXT_MESSAGES", default=12),
+    # Resolved escalations stay on the moderators' page this long.
+    "RECENT_HOURS": env.int("ESCALATION_RECENT_HOURS", default=12),
+}
+
+# Moderators observing and joining rooms (docs/operations.md, "Moderator oversight").
+OVERSIGHT = {
+    # A moderator's page that stopped answering this long ago no longer counts as present:
+    # the sweep ends its presence and the room's "a moderator is here" marker goes away.
+    "PRESENCE_TIMEOUT_SECONDS": env.int("OVERSIGHT_PRESENCE_TIMEOUT_SECONDS", default=90),
+    # How often a moderator's open socket records that it is still observing (keep it well
+    # under the timeout).
+    "PRESENCE_INTERVAL_SECONDS": env.float("OVERSIGHT_PRESENCE_INTERVAL_SECONDS", default=20.0),
+}
+# The address people reach this service at, for links in hooks and emails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
 # Structured support sessions (docs/operations.md, "Support settings").
 SUPPORT = {
     # Concurrent one-to-one chats a supporter may hold, by level.
@@ -226,6 +253,60 @@ SUPPORT = {
         ],
     ),
 }
+
+# The worker that runs durable jobs: `manage.py run_worker` (docs/operations.md, "Worker and
+# durable jobs").
+WORKER = {
+    # Seconds an idle worker waits before looking for due jobs again.
+    "POLL_SECONDS": env.float("WORKER_POLL_SECONDS", default=0.5),
+    # How long a claimed job belongs to its worker. A worker silent for longer is presumed dead
+    # and the job runs again, so this must exceed the longest single attempt (the checks at
+    # start-up compare it with each hook's timeouts).
+    "LEASE_SECONDS": env.float("WORKER_LEASE_SECONDS", default=60.0),
+    # Retries: capped exponential backoff with jitter (peerchat.jobs.services.backoff_delay).
+    "RETRY_BASE_SECONDS": env.float("WORKER_RETRY_BASE_SECONDS", default=5.0),
+    "RETRY_MAX_SECONDS": env.float("WORKER_RETRY_MAX_SECONDS", default=600.0),
+    # Tries before a job becomes a dead letter (admins see it and may retry it).
+    "MAX_ATTEMPTS": env.int("WORKER_MAX_ATTEMPTS", default=15),
+    # Run the worker inside each daphne process (peerchat.jobs.embedded). The default with the
+    # in-memory channel layer, whose events reach only their own process's sockets.
+    "EMBEDDED": env.bool("WORKER_EMBEDDED", default=not REDIS_URL),
+}
+
+# Escalation hooks (docs/hooks.md): dotted paths of the hook classes every escalation event
+# is handed to through the durable jobs.
+ESCALATION_HOOKS = env.list("ESCALATION_HOOKS", default=["moderation.hooks.email.EmailHook"])
+ESCALATION_WEBHOOK = {
+    "URL": env.str("ESCALATION_WEBHOOK_URL", default=""),
+    # 32+ characters; several, comma-separated, while the receiver moves to a new one.
+    "SECRET": env.str("ESCALATION_WEBHOOK_SECRET", default=""),
+    "TIMEOUT_SECONDS": env.float("ESCALATION_WEBHOOK_TIMEOUT_SECONDS", default=10.0),
+}
+ESCALATION_EMAIL = {
+    # Which events are emailed to whom: event type -> list of "moderators" (every active
+    # moderator with an email address) and "on_call" (ESCALATION_ON_CALL_EMAILS).
+    "EVENTS": env.json(
+        "ESCALATION_EMAIL_EVENTS",
+        default={"escalation.renotified": ["moderators"], "escalation.on_call": ["on_call"]},
+    ),
+    "ON_CALL": env.list("ESCALATION_ON_CALL_EMAILS", default=[]),
+}
+
+# Outgoing email (the email hook). The console backend prints mail when DEBUG is on.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# Without a timeout an SMTP server that stops answering would hold a worker forever.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="peerchat@localhost")
 
 # Grounding ideas shown in the waiting room (plain text, one per line in the JSON list).
 GROUNDING_IDEAS = env.json(

@@ -1,9 +1,17 @@
-"""Read-only views of the filter's records for admins; decisions go through the Review page,
-whose services audit them and tell every process (policy changes bump the revision)."""
+"""Read-only views of moderation's records for admins. Decisions go through the moderators'
+console, whose services audit them and tell every process (policy changes bump the revision)."""
 
 from django.contrib import admin
 
-from moderation.models import AuditEntry, FilterCase, PolicyTerm, Screening
+from moderation.models import (
+    AuditEntry,
+    Escalation,
+    EscalationEvent,
+    EscalationTrigger,
+    FilterCase,
+    PolicyTerm,
+    Screening,
+)
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -38,6 +46,55 @@ class FilterCaseAdmin(ReadOnly):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnly):
-    list_display = ("created_at", "action", "actor", "room", "subject")
+    """Who did what, and which transcripts staff read (`transcript_read`), newest first."""
+
+    list_display = ("action", "actor", "room", "subject", "created_at")
     list_filter = ("action",)
+    list_select_related = ("actor", "room", "subject")
+    search_fields = ("actor__handle",)
+    search_help_text = "Search by the handle of the person who did it."
     date_hierarchy = "created_at"
+    readonly_fields = ("action", "actor", "room", "subject", "detail", "created_at")
+
+
+class EscalationTriggerInline(admin.TabularInline):
+    model = EscalationTrigger
+    fields = ("created_at", "kind", "by", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class EscalationEventInline(admin.TabularInline):
+    model = EscalationEvent
+    fields = ("sequence", "created_at", "type", "actor", "event_id")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Escalation)
+class EscalationAdmin(ReadOnly):
+    """Every escalation with its triggers and steps; moderators act on the console."""
+
+    list_display = (
+        "opened_at",
+        "room",
+        "kind",
+        "state",
+        "stage",
+        "acknowledged_by",
+        "acknowledged_at",
+        "resolved_at",
+        "outcome",
+        "trigger_count",
+    )
+    list_filter = ("state", "kind", "outcome", "stage")
+    date_hierarchy = "opened_at"
+    inlines = [EscalationTriggerInline, EscalationEventInline]

@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin
 
 from peerchat.models import (
     Agreement,
+    Debrief,
     GroupMeeting,
     Membership,
     Room,
@@ -124,3 +125,14 @@ class ShiftAdmin(admin.ModelAdmin):
     autocomplete_fields = ("supporter",)
     readonly_fields = ("started_at", "ended_at")
     date_hierarchy = "starts_at"
+
+
+@admin.register(Debrief)
+class DebriefAdmin(admin.ModelAdmin):
+    """Debriefs supporters are due after an escalation (the supervision pages book them)."""
+
+    list_display = ("supporter", "due_by", "state", "escalation", "completed_at")
+    list_filter = ("state",)
+    search_fields = ("supporter__handle", "supporter__username")
+    readonly_fields = ("supporter", "escalation", "created_at")
+    date_hierarchy = "due_by"

@@ -17,12 +17,31 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from moderation.escalations import ESCALATIONS_GROUP, escalations_frame
+from moderation.escalations.selectors import escalation_status_for_room
+from moderation.escalations.services import escalation_raise_by, raiser_note
+from moderation.oversight.selectors import (
+    is_staff,
+    moderator_present,
+    room_label,
+    room_observable,
+    whispers_recent,
+    whispers_visible_to,
+)
+from moderation.oversight.services import (
+    moderator_member_join,
+    presence_end,
+    presence_touch,
+    room_observe,
+    whisper_send,
+)
 from moderation.screening import MODERATION_GROUP, sender_note
 from moderation.selectors import held_for_sender, review_queue_frame
 from peerchat import events, protocol, selectors, sweeper
 from peerchat.errors import PeerchatError
 from peerchat.frames import ack_frame, error_frame, message_frame
 from peerchat.hub import get_hub
+from peerchat.models import Membership
 from peerchat.selectors.support import queue_frames, session_for_room, session_frame
 from peerchat.services.groups import facilitator_presence_touch, group_join_extras
 from peerchat.services.messages import message_send
@@ -33,10 +52,14 @@ from peerchat.tickets import ws_ticket_user
 logger = logging.getLogger(__name__)
 
 TYPING_INTERVAL_SECONDS = 3.0
+# The role a moderator observing a room has there (in `joined`): not a member, read-only.
+OBSERVER = "observer"
+READ_ONLY_DETAIL = "You are observing this room; join it to take part."
 WATCH_GROUPS = {
     "queue": QUEUE_GROUP,
     "staff_queue": STAFF_QUEUE_GROUP,
     "moderation": MODERATION_GROUP,
+    "escalations": ESCALATIONS_GROUP,
 }
 
 
@@ -49,6 +72,13 @@ class RoomState:
     catching_up: bool = True  # while True, broadcasts only raise `target`
     task: asyncio.Task | None = None
     typing_at: float = 0.0
+    role: str = ""  # the user's role in the room, or OBSERVER
+    observing: bool = False  # a moderator reading it without being a member
+
+    @property
+    def keeps_presence(self) -> bool:
+        """Whether this socket makes its moderator count as present in the room."""
+        return self.observing or self.role == Membership.Role.MODERATOR
 
 
 class TokenBucket:
@@ -103,8 +133,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for state in self.rooms.values():
             if state.task is not None:
                 state.task.cancel()
+        present_in = {room_id: s for room_id, s in self.rooms.items() if s.keeps_presence}
         self.rooms.clear()
         await self.hub.unsubscribe_all(self)
+        await self._presence_leave(present_in)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.closed:
@@ -154,25 +186,46 @@ class ChatConsumer(AsyncWebsocketConsumer):
         membership = await database_sync_to_async(selectors.membership_get)(
             room_id=frame.room, user=self.user
         )
-        previous = self.rooms.get(frame.room)
+        await self._open_room(frame.room, frame.since, room=membership.room, role=membership.role)
+        if membership.role == Membership.Role.MODERATOR:
+            # A moderator who joined openly is present again, and read the transcript: audited.
+            # After `joined`, so their own `presence` frame never comes before it.
+            await database_sync_to_async(moderator_member_join)(
+                room_id=frame.room, moderator=self.user, since=frame.since
+            )
+
+    async def _on_observe(self, frame: protocol.Observe):
+        """A moderator reads a room without being a member: `join` without a Membership."""
+        room = await database_sync_to_async(room_observe)(
+            room_id=frame.room, moderator=self.user, since=frame.since
+        )
+        await self._open_room(frame.room, frame.since, room=room, role=OBSERVER, observing=True)
+
+    async def _open_room(
+        self, room_id: int, since: int, *, room, role: str, observing: bool = False
+    ) -> None:
+        """Send `joined`, the replay after `since`, then live messages in `seq` order."""
+        previous = self.rooms.get(room_id)
         if previous is not None and previous.task is not None:
             previous.task.cancel()
-        state = self.rooms[frame.room] = RoomState(last=frame.since)
+        state = self.rooms[room_id] = RoomState(last=since, role=role, observing=observing)
         # Subscribe before reading the replay, so nothing committed in between is missed:
         # broadcasts that arrive meanwhile only raise `target` and are filled in afterwards.
-        await self.hub.subscribe(events.room_group(frame.room), self)
+        await self.hub.subscribe(events.room_group(room_id), self)
         replay = await database_sync_to_async(selectors.replay_for_join)(
-            room_id=frame.room, since=frame.since, limit=settings.PEERCHAT["REPLAY_LIMIT"]
+            room_id=room_id, since=since, limit=settings.PEERCHAT["REPLAY_LIMIT"]
         )
-        extras = await database_sync_to_async(_join_extras)(room=membership.room, user=self.user)
+        extras = await database_sync_to_async(_join_extras)(
+            room=room, user=self.user, role=role, observing=observing
+        )
         await self._send_frame(
             {
                 "type": "joined",
-                "room": frame.room,
-                "kind": membership.room.kind,
+                "room": room_id,
+                "kind": room.kind,
                 "name": extras.pop("name"),
-                "role": membership.role,
-                "since": frame.since,
+                "role": role,
+                "since": since,
                 "last_seq": replay.last_seq,
                 "limited": replay.limited,
                 "first_seq": replay.first_seq,
@@ -183,9 +236,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for message in replay.messages:
             await self.send(text_data=events.encode(message_frame(message)))
         state.last = replay.last_seq
-        self._caught_up_or_continue(frame.room, state)
+        self._caught_up_or_continue(room_id, state)
 
     async def _on_send(self, frame: protocol.Send):
+        self._writable_check(frame.room, client_msg_id=frame.client_msg_id_text)
         result = await database_sync_to_async(message_send)(
             room_id=frame.room,
             sender=self.user,
@@ -201,13 +255,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def _on_leave(self, frame: protocol.Leave):
+        state = self.rooms.get(frame.room)
         await self._drop_room(frame.room)
         await self._send_frame({"type": "left", "room": frame.room, "reason": "left"})
+        if state is not None and state.keeps_presence:
+            await self._presence_leave({frame.room: state})
 
     async def _on_typing(self, frame: protocol.Typing):
         state = self.rooms.get(frame.room)
         if state is None:
             raise protocol.FrameError("not_joined", "Join the room first.", room=frame.room)
+        self._writable_check(frame.room)
         now = time.monotonic()
         if now - state.typing_at < TYPING_INTERVAL_SECONDS:
             return  # throttled before the membership query, so repeats cost nothing
@@ -220,6 +278,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
             events.room_group(frame.room), {"kind": "frame", "room": frame.room, "text": frame_text}
         )
 
+    async def _on_escalate(self, frame: protocol.Escalate):
+        result = await database_sync_to_async(escalation_raise_by)(
+            room_id=frame.room, user=self.user, note=frame.note
+        )
+        await self._send_frame(
+            {
+                "type": "escalated",
+                "room": frame.room,
+                "escalation": {"id": result.escalation.pk, "state": result.escalation.state},
+                "new": result.created,
+                **raiser_note(user=self.user),
+            }
+        )
+
+    async def _on_whisper(self, frame: protocol.Whisper):
+        # The whisper itself reaches every socket of its author, this one included.
+        whisper = await database_sync_to_async(whisper_send)(
+            room_id=frame.room, author=self.user, body=frame.body
+        )
+        await self._send_frame({"type": "whisper_sent", "room": frame.room, "id": whisper.pk})
+
     async def _on_ping(self, frame: protocol.Ping):
         await self._send_frame({"type": "pong", "nonce": frame.nonce})
 
@@ -230,11 +309,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.hub.subscribe(WATCH_GROUPS[frame.topic], self)
         self.watching.add(frame.topic)
         await self._send_frame({"type": "watching", "topic": frame.topic})
-        if frame.topic == "moderation":
-            await self._send_frame(await database_sync_to_async(review_queue_frame)())
-            return
-        seekers, staff = await database_sync_to_async(queue_frames)(now=timezone.now())
-        await self._send_frame(seekers if frame.topic == "queue" else staff)
+        await self._send_frame(await database_sync_to_async(_watch_snapshot)(frame.topic))
 
     async def _on_unwatch(self, frame: protocol.Unwatch):
         if frame.topic in self.watching:
@@ -248,9 +323,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         protocol.Send: _on_send,
         protocol.Leave: _on_leave,
         protocol.Typing: _on_typing,
+        protocol.Escalate: _on_escalate,
         protocol.Ping: _on_ping,
         protocol.Watch: _on_watch,
         protocol.Unwatch: _on_unwatch,
+        protocol.Observe: _on_observe,
+        protocol.Whisper: _on_whisper,
     }
 
     # Hub members -------------------------------------------------------------------------------
@@ -290,18 +368,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def hub_resync(self):
         """The channel layer was unreachable: fetch what may have been missed, by seq.
 
-        Control events may have been lost too, so membership is checked again here.
+        Control events may have been lost too, so membership is checked again here (for a room
+        this socket observes: that the user is still staff and the room still active), and
+        every watched topic is sent afresh (an escalation opened during the outage shows at once).
         """
+        for topic in sorted(self.watching):
+            try:
+                await self._send_frame(await database_sync_to_async(_watch_snapshot)(topic))
+            except Exception:  # the next re-sync tries again
+                logger.warning("re-sync of topic %s failed", topic, exc_info=True)
         for room_id, state in list(self.rooms.items()):
             try:
-                membership = await database_sync_to_async(selectors.membership_get)(
-                    room_id=room_id, user=self.user
+                last_seq = await database_sync_to_async(_room_last_seq_for)(
+                    room_id=room_id, user=self.user, observing=state.observing
                 )
             except PeerchatError:
                 await self._drop_room(room_id)
                 await self._send_frame({"type": "left", "room": room_id, "reason": "removed"})
+                if state.keeps_presence:
+                    await self._presence_leave({room_id: state})
                 continue
-            last_seq = membership.room.last_seq
             state.target = max(state.target, last_seq)
             if not state.catching_up and state.target > state.last:
                 state.catching_up = True
@@ -314,7 +400,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if action == "frame":
             await self.send(text_data=event["text"])
         elif action == "membership_removed":
-            if event.get("room") in self.rooms:
+            state = self.rooms.get(event.get("room"))
+            # Observing never depended on membership.
+            if state is not None and not state.observing:
                 await self._drop_room(event["room"])
                 await self._send_frame({"type": "left", "room": event["room"], "reason": "removed"})
         elif action == "account_closed":
@@ -335,6 +423,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = user
         if user.is_seeker or user.role == user.Role.SUPPORTER:
             self._spawn(self._keep_presence(user))
+        elif is_staff(user):
+            self._spawn(self._keep_oversight_presence(user))
         await self._send_frame(
             {
                 "type": "hello",
@@ -365,6 +455,43 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except Exception:  # the next beat tries again
                 logger.warning("presence of %s not recorded", self._user_ref(), exc_info=True)
             await asyncio.sleep(interval)
+
+    async def _keep_oversight_presence(self, user):
+        """While a moderator's socket observes a room, or joined it as a moderator, they count
+        as present there (the room shows its discreet marker)."""
+        interval = settings.OVERSIGHT["PRESENCE_INTERVAL_SECONDS"]
+        while not self.closed:
+            await asyncio.sleep(interval)
+            observing = [r for r, state in self.rooms.items() if state.observing]
+            joined = [
+                r for r, state in self.rooms.items() if state.keeps_presence and not state.observing
+            ]
+            if not observing and not joined:
+                continue
+            try:
+                await database_sync_to_async(presence_touch)(
+                    moderator=user, observing=observing, joined=joined
+                )
+            except Exception:  # the next beat tries again
+                logger.warning("presence of %s not recorded", self._user_ref(), exc_info=True)
+
+    async def _presence_leave(self, states: dict[int, RoomState]):
+        """This socket no longer keeps its moderator present in these rooms."""
+        for room_id, state in states.items():
+            # Leaving a room observed on this socket does not undo joining it openly.
+            modes = ("observing",) if state.observing else ("observing", "joined")
+            try:
+                await database_sync_to_async(presence_end)(
+                    room_id=room_id, moderator=self.user, modes=modes
+                )
+            except Exception:  # the sweep ends it once it is stale
+                logger.warning("presence of %s not ended", self._user_ref(), exc_info=True)
+
+    def _writable_check(self, room_id: int, **context):
+        """Refuse to write (send, typing) to a room this socket only observes."""
+        state = self.rooms.get(room_id)
+        if state is not None and state.observing:
+            raise protocol.FrameError("read_only", READ_ONLY_DETAIL, room=room_id, **context)
 
     async def _close_unless_authenticated(self, seconds: float):
         await asyncio.sleep(seconds)
@@ -421,19 +548,47 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return f"u{self.user.pk}" if self.user is not None else "anonymous"
 
 
-def _join_extras(*, room, user) -> dict:
+def _join_extras(*, room, user, role: str = "", observing: bool = False) -> dict:
     """The room's name for this user, and what `joined` adds for a support chat (its
-    session) or a group (its state and this user's mutes)."""
-    extras = {"name": selectors.room_name_for(room=room, user=user)}
-    held = held_for_sender(room_id=room.pk, user=user)
-    if held:
-        extras["held"] = held
+    session) or a group (its state and this user's mutes); whether a moderator is present;
+    for staff, the room's recent whispers."""
+    if observing:
+        extras = {"name": room_label(room), "observing": True}
+    else:
+        extras = {"name": selectors.room_name_for(room=room, user=user)}
+        held = held_for_sender(room_id=room.pk, user=user)
+        if held:
+            extras["held"] = held
+    extras["moderator_present"] = moderator_present(room_id=room.pk)
+    if whispers_visible_to(user=user, role_in_room=role):
+        extras["whispers"] = whispers_recent(room_id=room.pk)
+    if user.role != user.Role.SEEKER:
+        status = escalation_status_for_room(room_id=room.pk)
+        if status is not None:
+            extras["escalation"] = status
     if room.kind == room.Kind.ONE_TO_ONE:
         session = session_for_room(room_id=room.pk)
         if session is not None:
             extras["session"] = session_frame(session)
         return extras
     return {**extras, **group_join_extras(room_id=room.pk, user=user)}
+
+
+def _room_last_seq_for(*, room_id: int, user, observing: bool) -> int:
+    """The room's newest `seq`, if `user` may still have it open; else a PeerchatError."""
+    if observing:
+        return room_observable(room_id=room_id, user=user).last_seq
+    return selectors.membership_get(room_id=room_id, user=user).room.last_seq
+
+
+def _watch_snapshot(topic: str) -> dict:
+    """The frame that shows a watcher the whole of `topic` as it is now."""
+    if topic == "moderation":
+        return review_queue_frame()
+    if topic == "escalations":
+        return escalations_frame()
+    seekers, staff = queue_frames(now=timezone.now())
+    return seekers if topic == "queue" else staff
 
 
 def _context_of(frame) -> dict:

@@ -12,9 +12,10 @@ def utc(moment: datetime) -> str:
 def message_frame(message: Message) -> dict:
     """Return the `message` frame of a visible message (`sender` must be loaded).
 
-    A message its sender removed (they deleted their data) keeps its place and `seq` with an
-    empty `body` and `"removed": true`; other messages carry no `removed` key at all, so their
-    frames are unchanged. A message the filter put behind a reveal carries `content_warning`.
+    A removed message (its sender deleted their data, or a moderator took it out) keeps its
+    place and `seq` with an empty `body`, `"removed": true` and `removed_by` (`sender` or
+    `moderator`); other messages carry neither key, so their frames are unchanged. A message
+    the filter put behind a reveal carries `content_warning`.
     """
     frame = {
         "type": "message",
@@ -31,6 +32,8 @@ def message_frame(message: Message) -> dict:
     if message.removed_at is not None:
         frame["body"] = ""
         frame["removed"] = True
+        # Rows removed before `removed_by` existed were all removed by their sender.
+        frame["removed_by"] = message.removed_by or Message.RemovedBy.SENDER
         frame.pop("content_warning", None)
     return frame
 

@@ -55,6 +55,28 @@ class Typing:
 
 
 @dataclass(frozen=True)
+class Escalate:
+    room: int
+    note: str
+
+
+@dataclass(frozen=True)
+class Observe:
+    """A moderator opens a room read-only (moderation.oversight)."""
+
+    room: int
+    since: int
+
+
+@dataclass(frozen=True)
+class Whisper:
+    """A private note to the room's supporters and the moderators present in it."""
+
+    room: int
+    body: str
+
+
+@dataclass(frozen=True)
 class Watch:
     topic: str
 
@@ -69,7 +91,9 @@ WATCH_TOPICS = {
     "queue": {"seeker"},
     "staff_queue": {"supporter", "moderator", "admin"},
     "moderation": {"moderator", "admin"},
+    "escalations": {"moderator", "admin"},
 }
+NOTE_MAX_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -152,12 +176,37 @@ def _parse_send(data: dict) -> Send:
     return Send(room=room, client_msg_id=client_msg_id, client_msg_id_text=raw_id, body=body)
 
 
+def _parse_observe(data: dict) -> Observe:
+    return Observe(room=_room(data), since=_int(data, "since", default=0))
+
+
+def _parse_whisper(data: dict) -> Whisper:
+    room = _room(data)
+    body = _required(data, "body")
+    if not isinstance(body, str):
+        raise FrameError("invalid_field", "'body' must be a string.", field="body", room=room)
+    return Whisper(room=room, body=body)
+
+
 def _parse_leave(data: dict) -> Leave:
     return Leave(room=_room(data))
 
 
 def _parse_typing(data: dict) -> Typing:
     return Typing(room=_room(data))
+
+
+def _parse_escalate(data: dict) -> Escalate:
+    room = _room(data)
+    note = data.get("note") or ""
+    if not isinstance(note, str) or len(note) > NOTE_MAX_CHARS:
+        raise FrameError(
+            "invalid_field",
+            f"'note' must be a string of up to {NOTE_MAX_CHARS} characters.",
+            field="note",
+            room=room,
+        )
+    return Escalate(room=room, note=note)
 
 
 def _parse_ping(data: dict) -> Ping:
@@ -194,7 +243,10 @@ _PARSERS = {
     "send": _parse_send,
     "leave": _parse_leave,
     "typing": _parse_typing,
+    "escalate": _parse_escalate,
     "ping": _parse_ping,
     "watch": _parse_watch,
     "unwatch": _parse_unwatch,
+    "observe": _parse_observe,
+    "whisper": _parse_whisper,
 }

@@ -19,8 +19,8 @@ def ensure_defaults() -> None:
 
     Transactional tests empty every table when they finish, data-migration rows included.
     """
-    migration = importlib.import_module("peerchat.migrations.0003_support_defaults")
-    migration.forwards(apps, None)
+    for name in ("0003_support_defaults", "0006_agreement_moderators_present"):
+        importlib.import_module(f"peerchat.migrations.{name}").forwards(apps, None)
 
 
 def train(user: User, *, completed_days_ago: int = 10) -> None:

@@ -237,8 +237,12 @@ async def test_imminent_danger_is_delivered_escalated_and_the_sender_given_resou
     assert ack["status"] == "delivered" and ack["seq"] == 1
     assert ack["escalate"] is True
     assert ack["resources"] and "Thank you for telling us" in ack["note"]
-    seen = await alex.recv_type("message")
+    # The supporter gets the message and, as the room's supporter, the escalation it raised.
+    frames = {frame["type"]: frame for frame in [await alex.recv(), await alex.recv()]}
+    assert set(frames) == {"message", "escalation_status"}, frames
+    seen = frames["message"]
     assert seen["body"] == IMMINENT and "content_warning" not in seen
+    assert frames["escalation_status"]["escalation"]["state"] == "open"
     alert = (await mod.recv_type("filter_alert"))["item"]
     assert alert["escalate"] is True and alert["categories"] == ["imminent"]
     screening = await database_sync_to_async(Screening.objects.get)()

@@ -44,8 +44,18 @@ GROUP_TERMS_V1 = "<ul><li>Be kind to each other.</li></ul>"
 # Data -------------------------------------------------------------------------------------------
 
 
-def group_agreement(version: int = 1) -> Agreement:
-    """The published group agreement (transactional tests flush the migration's copy)."""
+def group_agreement(version: int | None = None) -> Agreement:
+    """The published group agreement: the newest (the migrations' copy, or one made here when
+    a transactional test flushed it), or the given version."""
+    if version is None:
+        newest = (
+            Agreement.objects.filter(kind="group", published_at__isnull=False)
+            .order_by("-version")
+            .first()
+        )
+        if newest is not None:
+            return newest
+        version = 1
     agreement, _ = Agreement.objects.get_or_create(
         kind="group",
         version=version,
@@ -87,7 +97,8 @@ def make_moderator():
     )
 
 
-def join(meeting, user, version=1):
+def join(meeting, user, version=None):
+    version = group_agreement().version if version is None else version
     return group_join(meeting=meeting, user=user, agreement_version=version)
 
 
@@ -281,13 +292,13 @@ def test_a_seeker_joins_after_accepting_the_group_agreement(seeker, meeting, agr
 
 
 def test_a_stale_or_missing_agreement_is_refused(seeker, meeting, agreement):
-    newer = group_agreement(version=2)
-    error = refused("agreement_outdated", join, meeting, seeker, 1)
+    newer = group_agreement(version=agreement.version + 1)
+    error = refused("agreement_outdated", join, meeting, seeker, agreement.version)
     assert error.status == 409
-    refused("agreement_required", join, meeting, seeker, None)
+    refused("agreement_required", group_join, meeting=meeting, user=seeker, agreement_version=None)
     assert not Membership.objects.filter(user=seeker).exists()
     assert not AgreementAcceptance.objects.filter(user=seeker).exists()
-    join(meeting, seeker, 2)
+    join(meeting, seeker, newer.version)
     AgreementAcceptance.objects.get(user=seeker, agreement=newer)
 
 
@@ -543,7 +554,7 @@ def post(client, url, body=None):
 def test_api_join_list_and_leave(seeker, meeting, agreement):
     client = client_for(seeker)
     terms = client.get("/api/v1/groups/agreement").json()
-    assert (terms["id"], terms["version"]) == (agreement.pk, 1)
+    assert (terms["id"], terms["version"]) == (agreement.pk, agreement.version)
     response = post(
         client, f"/api/v1/groups/{meeting.pk}/join", {"agreement_version": terms["version"]}
     )
@@ -551,7 +562,11 @@ def test_api_join_list_and_leave(seeker, meeting, agreement):
     body = response.json()
     assert body["chat_url"] == f"/chat/#room={meeting.room_id}"
     assert (body["role"], body["group"]["members"]) == ("seeker", 1)
-    again = post(client, f"/api/v1/groups/{meeting.pk}/join", {"agreement_version": 1})
+    again = post(
+        client,
+        f"/api/v1/groups/{meeting.pk}/join",
+        {"agreement_version": group_agreement().version},
+    )
     assert again.status_code == 200
     [listed] = client.get("/api/v1/groups").json()["groups"]
     assert (listed["id"], listed["is_member"], listed["spaces_left"]) == (meeting.pk, True, 7)
@@ -565,13 +580,23 @@ def test_api_errors_are_kind_json(seeker, supporter, agreement):
     meeting = make_meeting(supporter, max_members=1)
     join(meeting, seeker_create())
     client = client_for(seeker)
-    response = post(client, f"/api/v1/groups/{meeting.pk}/join", {"agreement_version": 1})
+    response = post(
+        client,
+        f"/api/v1/groups/{meeting.pk}/join",
+        {"agreement_version": group_agreement().version},
+    )
     assert response.status_code == 409
     assert response.json()["error"] == "group_full"
     assert "one-to-one" in response.json()["detail"]
-    response = post(client, f"/api/v1/groups/{meeting.pk}/join", {"agreement_version": "1"})
+    response = post(
+        client,
+        f"/api/v1/groups/{meeting.pk}/join",
+        {"agreement_version": str(group_agreement().version)},
+    )
     assert (response.status_code, response.json()["error"]) == (400, "invalid_field")
-    response = post(client, "/api/v1/groups/999999/join", {"agreement_version": 1})
+    response = post(
+        client, "/api/v1/groups/999999/join", {"agreement_version": group_agreement().version}
+    )
     assert (response.status_code, response.json()["error"]) == (404, "group_not_found")
     response = Client().get("/api/v1/groups")
     assert (response.status_code, response.json()["error"]) == (401, "not_authenticated")
@@ -599,7 +624,9 @@ def test_api_only_the_facilitator_opens_and_removes(supporter, other_supporter, 
     )
     assert response.json() == {"room": meeting.room_id, "removed": seeker.handle}
     response = post(
-        client_for(seeker), f"/api/v1/groups/{meeting.pk}/join", {"agreement_version": 1}
+        client_for(seeker),
+        f"/api/v1/groups/{meeting.pk}/join",
+        {"agreement_version": group_agreement().version},
     )
     assert (response.status_code, response.json()["error"]) == (403, "removed_from_group")
 
@@ -648,7 +675,7 @@ def test_groups_page_shows_the_agreement_and_join(seeker, meeting, agreement):
     html = page.content.decode()
     assert "Evening group" in html
     assert 'data-action="join"' in html
-    assert 'data-version="1"' in html
+    assert f'data-version="{group_agreement().version}"' in html
     assert "Be kind to each other." in html
     assert "peerchat/groups.js" in html
     assert "<script>" not in html and "style=" not in html  # strict CSP: nothing inline

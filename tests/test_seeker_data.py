@@ -379,6 +379,7 @@ async def test_deleting_mid_chat_ends_it_kindly_for_the_supporter(seeker, suppor
         "type": "message_removed",
         "room": room_id,
         "seqs": [1, 3],
+        "by": "sender",
     }
     assert by_type["safety_plan"] == {"type": "safety_plan", "room": room_id, "shared": False}
     assert by_type["session"]["end_reason"] == "seeker_deleted"

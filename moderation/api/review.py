@@ -1,4 +1,4 @@
-"""The moderators' JSON API: the review queue, decisions, "try a phrase", policy additions."""
+"""The review queue, decisions on held messages, "try a phrase", policy additions."""
 
 from django.http import HttpResponse, JsonResponse
 from django.urls import path

@@ -12,11 +12,18 @@ from peerchat.models.support import (
     SupportRequest,
     SupportSession,
 )
-from peerchat.models.supporters import Shift, SupporterProfile, TrainingModule, TrainingRecord
+from peerchat.models.supporters import (
+    Debrief,
+    Shift,
+    SupporterProfile,
+    TrainingModule,
+    TrainingRecord,
+)
 
 __all__ = [
     "Agreement",
     "AgreementAcceptance",
+    "Debrief",
     "Feedback",
     "GroupMeeting",
     "HandoverNote",

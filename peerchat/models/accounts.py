@@ -103,6 +103,10 @@ class Message(models.Model):
         MASKED = "masked", "Delivered with details masked"
         BLOCKED = "blocked", "Not delivered"
 
+    class RemovedBy(models.TextChoices):
+        SENDER = "sender", "Its sender"
+        MODERATOR = "moderator", "A moderator"
+
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     # Null only for messages that are not visible (held or blocked by the content filter).
     seq = models.BigIntegerField(null=True, blank=True)
@@ -115,9 +119,10 @@ class Message(models.Model):
     # Set when the content filter delivered the message behind a reveal ("graphic").
     content_warning = models.CharField(max_length=20, blank=True)
     sent_at = models.DateTimeField(auto_now_add=True)
-    # Set when the sender deleted their data: the body is emptied and others see
-    # "message removed by sender" in its place, so every seq stays in the room.
+    # Set when the sender deleted their data, or a moderator took the message out: the body
+    # is emptied and others see a neutral marker in its place, so every seq stays in the room.
     removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.CharField(max_length=16, choices=RemovedBy.choices, blank=True)
 
     class Meta:
         constraints = [

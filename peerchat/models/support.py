@@ -141,6 +141,7 @@ class SupportSession(models.Model):
         SUPPORTER_ENDED = "supporter_ended", "The supporter ended it"
         SEEKER_GONE = "seeker_gone", "The seeker did not come back in time"
         SEEKER_DELETED = "seeker_deleted", "The seeker deleted their data"
+        MODERATOR_ENDED = "moderator_ended", "A moderator ended it"
 
     room = models.OneToOneField(Room, on_delete=models.CASCADE, related_name="support_session")
     request = models.OneToOneField(
@@ -168,6 +169,15 @@ class SupportSession(models.Model):
     seeker_seen_at = models.DateTimeField(auto_now_add=True)
     # Set by the escalation flow; a session that ended escalated pauses its supporter.
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # A moderator paused the chat: nobody can send until they resume it (reading goes on).
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["state", "supporter"], name="session_state_supporter")]

@@ -78,3 +78,37 @@ class TrainingRecord(models.Model):
 
     def __str__(self):
         return f"{self.module} completed by {self.supporter} on {self.completed_on}"
+
+
+class Debrief(models.Model):
+    """A debrief a supporter is due with a supervisor, after an escalation in their chat.
+
+    The escalation flow creates it; the supervision issue books and records it.
+    """
+
+    class State(models.TextChoices):
+        DUE = "due", "Due"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Not needed"
+
+    supporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="debriefs"
+    )
+    escalation = models.ForeignKey(
+        "moderation.Escalation", on_delete=models.CASCADE, related_name="debriefs"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DUE)
+    due_by = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_by"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["supporter", "escalation"], name="debrief_one_per_supporter_escalation"
+            ),
+        ]
+
+    def __str__(self):
+        return f"debrief of {self.supporter} due by {self.due_by:%Y-%m-%d %H:%M}"

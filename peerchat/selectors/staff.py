@@ -5,7 +5,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from peerchat.frames import utc
-from peerchat.models import SupporterProfile, User
+from peerchat.models import Debrief, SupporterProfile, User
 from peerchat.selectors import support as support_selectors
 from peerchat.selectors.supporters import (
     capacity_for,
@@ -52,6 +52,12 @@ def staff_status(*, user: User, now: datetime) -> dict:
         },
         "paused_until": utc(paused_until) if paused_until and paused_until > now else None,
         "sessions": [support_selectors.session_frame(s) for s in sessions],
+        # Debriefs with a supervisor this supporter is due after an escalation (never shown to
+        # seekers); the supervision pages book them.
+        "debriefs_due": [
+            {"escalation": d.escalation_id, "due_by": utc(d.due_by), "overdue": d.due_by < now}
+            for d in Debrief.objects.filter(supporter=user, state=Debrief.State.DUE)
+        ],
         "notes_due": [
             {
                 "room": s.room_id,

@@ -52,6 +52,8 @@ def session_frame(session: SupportSession) -> dict:
         "continuity": request.continuity if request else "",
         "safety_plan_shared": shared,
         "seeker_seen_at": utc(session.seeker_seen_at),
+        # A moderator paused the chat: nobody but moderators can send until it is resumed.
+        "paused": session.paused_at is not None and session.state == SupportSession.State.ACTIVE,
     }
 
 

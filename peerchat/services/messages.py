@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from moderation import filter as content_filter
 from moderation import screening as screenings
-from moderation.models import Screening
+from moderation.escalations import escalation_raise
+from moderation.models import Escalation, Screening
 from peerchat import events
 from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong, Conflict, RoomNotFound
 from peerchat.frames import message_frame
@@ -20,6 +21,11 @@ from peerchat.selectors import membership_get
 from peerchat.services.groups import group_send_check
 
 ALLOWED_CONTROL_CHARACTERS = {"\n", "\r", "\t"}
+# What the seeker and the supporter read when they send to a chat a moderator paused.
+SESSION_PAUSED_DETAIL = (
+    "A moderator has paused this chat for a moment. You can still read it, and the numbers "
+    "for urgent help are always here."
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,10 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
                 room_id=room_id, user=sender, user__is_active=True
             ).exists():
                 raise RoomNotFound("There is no room with that id that you are a member of.")
+            if seq is not None and membership.room.kind == Room.Kind.ONE_TO_ONE:
+                # A moderator's pause takes the room's lock too: a chat paused a moment ago
+                # refuses this message rather than letting it in after all.
+                _room_open_check(membership=membership, sender=sender)
             message = Message(
                 room_id=room_id,
                 seq=seq,
@@ -82,6 +92,10 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
             if screenings.needs_record(verdict):
                 screening = screenings.screening_record(
                     message=message, verdict=verdict, room=membership.room, typed=body
+                )
+            if verdict.escalate:
+                escalation_raise(
+                    room_id=room_id, kind=Escalation.Kind.FILTER, by=sender, message=message
                 )
             if seq is not None:
                 message_publish(message)
@@ -129,18 +143,21 @@ def _result(message: Message, *, created: bool) -> SendResult:
 
 
 def _room_open_check(*, membership, sender: User) -> None:
-    """Refuse messages to a support chat that has ended or a group that is not open."""
+    """Refuse messages to a support chat that has ended or that a moderator paused (moderators
+    in the room may still write), or to a group that is not open."""
     room = membership.room
     if room.kind == Room.Kind.ONE_TO_ONE:
-        state = (
-            SupportSession.objects.filter(room_id=room.pk).values_list("state", flat=True).first()
-        )
+        state, paused_at = (
+            SupportSession.objects.filter(room_id=room.pk).values_list("state", "paused_at").first()
+        ) or (None, None)
         if state == SupportSession.State.ENDED:
             raise Conflict(
                 "This chat has ended, so messages can't be sent here any more. "
                 "You can start a new chat whenever you like.",
                 code="session_ended",
             )
+        if paused_at is not None and membership.role != Membership.Role.MODERATOR:
+            raise Conflict(SESSION_PAUSED_DETAIL, code="session_paused")
     elif room.kind == Room.Kind.GROUP:
         group_send_check(room_id=room.pk, user=sender)
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from moderation.models import MessageRemoval, Screening
 from peerchat import events
 from peerchat.errors import Forbidden
 from peerchat.frames import utc
@@ -260,7 +261,12 @@ def seeker_data_delete(*, seeker: User, now: datetime | None = None) -> bool:
 
 def _messages_remove(*, user: User, now: datetime) -> None:
     """Empty every message the user sent and tell each room which seqs were removed."""
-    Message.objects.filter(sender=user, removed_at__isnull=True).update(body="", removed_at=now)
+    Message.objects.filter(sender=user, removed_at__isnull=True).update(
+        body="", removed_at=now, removed_by=Message.RemovedBy.SENDER
+    )
+    # Staff copies of the text as typed go too: masked originals and removed messages.
+    Screening.objects.filter(message__sender=user).update(original_body="")
+    MessageRemoval.objects.filter(message__sender=user).update(original_body="")
     seqs = defaultdict(list)
     for room_id, seq in (
         Message.objects.filter(sender=user, removed_at=now, seq__isnull=False)
@@ -276,6 +282,7 @@ def _messages_remove(*, user: User, now: datetime) -> None:
                     "type": "message_removed",
                     "room": room_id,
                     "seqs": room_seqs[start : start + REMOVED_SEQS_PER_FRAME],
+                    "by": Message.RemovedBy.SENDER.value,
                 },
             )
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from moderation.oversight.services import presence_sweep
 from peerchat.models import SupportRequest, SupportSession
 from peerchat.services.groups import groups_close_finished
 from peerchat.services.queue import matching_run, support_request_leave
@@ -24,6 +25,7 @@ class SweepResult:
     shifts_closed: int
     groups_closed: int
     matched: int
+    presences_ended: int = 0
 
 
 def support_sweep(*, now: datetime | None = None) -> SweepResult:
@@ -34,6 +36,7 @@ def support_sweep(*, now: datetime | None = None) -> SweepResult:
     - a chat whose seeker has not been back for the session grace period ends;
     - supporters whose scheduled shift is over go off shift (their chats carry on);
     - groups left open past their end close;
+    - a moderator whose page stopped answering no longer counts as present in a room;
     - matching runs, because continuity waits and pauses run out with time.
     """
     now = now or timezone.now()
@@ -59,7 +62,8 @@ def support_sweep(*, now: datetime | None = None) -> SweepResult:
     matched = 0
     if SupportRequest.objects.filter(state=SupportRequest.State.WAITING).exists():
         matched = len(matching_run(now=now))
-    result = SweepResult(gone, ended, closed, groups_closed, matched)
+    presences_ended = presence_sweep(now=now)
+    result = SweepResult(gone, ended, closed, groups_closed, matched, presences_ended)
     if any(dataclasses.astuple(result)):
         logger.info("support sweep: %s", result)
     return result
