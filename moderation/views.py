@@ -1,4 +1,4 @@
-"""The moderators' review page; its script works through moderation/api.py and the socket."""
+"""The moderators' console page; its scripts work through moderation/api/ and the socket."""
 
 import json
 

@@ -1,41 +1,34 @@
-// The moderators' review page (/moderation/): messages the content filter held back, alerts
-// about messages it shared, a box to try a phrase against the filter, and moderators' policy
-// additions.
+// The console's review part (/moderation/, see console.js): messages the content filter held
+// back, notices about messages it shared, a box to try a phrase against the filter, and
+// moderators' policy additions.
 //
-// The socket is a Peerchat.Connection (peerchat/client/connection.js, loaded first) watching
-// the `moderation` topic: a `review_queue` snapshot on every (re)connect, then `review_item`
-// (an item created or changed) and `filter_alert` (a delivered message moderators should know
-// about). Decisions, notes, reports, "try a phrase" and policy terms go through the JSON API
-// (moderation/api.py). Message texts, notes and terms only ever reach the page through
-// textContent; highlighted evidence is built from text pieces and <mark> elements.
+// It watches the `moderation` topic on the console's Peerchat.Connection: a `review_queue`
+// snapshot on every (re)connect, then `review_item` (an item created or changed) and
+// `filter_alert` (a delivered message moderators should know about; imminent danger itself is
+// an escalation, shown by escalations.js). Decisions, notes, reports, "try a phrase" and policy
+// terms go through the JSON API (moderation/api/review.py). Message texts, notes and terms
+// only ever reach the page through textContent; highlighted evidence is built from text pieces
+// and <mark> elements.
 (function () {
   "use strict";
 
-  const app = document.getElementById("review");
   const Peerchat = window.Peerchat;
-  const { element, say, plural } = Peerchat.dom;
+  const Console = Peerchat && Peerchat.ModeratorConsole;
+  if (!Console) return;
+  const { app, conn, parseJSON, failureText, announce, timeElement, ageText, keyed } = Console;
+  const { element } = Peerchat.dom;
   const setText = Peerchat.dom.showText;
   const newId = Peerchat.dom.idMaker("review");
   const button = (text, className) => Peerchat.dom.button(text, className || "button button-small");
-  if (!app || !("WebSocket" in window) || !Peerchat || !Peerchat.Connection) return;
 
   const DECIDED_SHOWN = 30;
   const NOTICES_SHOWN = 50;
-  const SEEN_KEPT = 500;
   const AGE_EVERY_MS = 30000;
   const QUEUE_FALLBACK_MS = 6000;
   const NOTE_MAX_CHARS = 2000;
-  const BASE_TITLE = document.title;
 
   const byId = (id) => document.getElementById(id);
   const els = {
-    status: byId("connection-status"),
-    announceNow: byId("announce-now"),
-    announce: byId("announce"),
-    summary: byId("review-summary"),
-    danger: byId("danger"),
-    dangerHeading: byId("danger-heading"),
-    dangerList: byId("danger-list"),
     waitingHeading: byId("waiting-heading"),
     waitingCount: byId("waiting-count"),
     waitingEmpty: byId("waiting-empty"),
@@ -66,11 +59,8 @@
     termButton: byId("term-button"),
     termError: byId("term-error"),
     termStatus: byId("term-status"),
-    signedOut: byId("signed-out"),
-    signedOutHeading: byId("signed-out-heading"),
   };
 
-  const me = { handle: app.dataset.handle, role: app.dataset.role };
   const urls = {
     queue: app.dataset.queueUrl,
     items: app.dataset.itemsUrl,
@@ -80,15 +70,6 @@
   };
   let groups = parseJSON(app.dataset.groups, []);
   const categories = parseJSON(app.dataset.categories, {});
-
-  function parseJSON(text, fallback) {
-    try {
-      const value = JSON.parse(text || "");
-      return value && typeof value === "object" ? value : fallback;
-    } catch (error) {
-      return fallback;
-    }
-  }
 
   // Words ----------------------------------------------------------------------------------------
 
@@ -137,58 +118,7 @@
     return "";
   }
 
-
-  // Times, in the service's time zone (as the supporter's page shows them) -----------------------
-
-  const formatter = (options) => Peerchat.dom.timeFormat(app.dataset.timeZone, options);
-
-  const timeFormat = formatter({ hour: "2-digit", minute: "2-digit" });
-  const dayTimeFormat = formatter({
-    weekday: "short",
-    day: "numeric",
-    month: "short",
-    hour: "2-digit",
-    minute: "2-digit",
-  });
-  const dayFormat = formatter({ weekday: "short", day: "numeric", month: "short" });
-  const fullFormat = formatter({ dateStyle: "full", timeStyle: "short" });
-
-  function parseTime(iso) {
-    const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? null : date;
-  }
-
-  function whenText(iso) {
-    const date = parseTime(iso);
-    if (!date) return "";
-    const today = dayFormat.format(date) === dayFormat.format(new Date());
-    return today ? timeFormat.format(date) : dayTimeFormat.format(date);
-  }
-
-  function ageText(iso) {
-    const date = parseTime(iso);
-    if (!date) return "";
-    const minutes = Math.floor(Math.max(0, Date.now() - date.getTime()) / 60000);
-    if (minutes < 1) return "just now";
-    if (minutes < 60) return minutes + " min";
-    const hours = Math.floor(minutes / 60);
-    if (hours < 48) return hours + " h " + (minutes % 60) + " min";
-    return Math.floor(hours / 24) + " days";
-  }
-
-  function timeElement(iso, className) {
-    const node = element("time", className || null, whenText(iso));
-    node.dateTime = iso || "";
-    const date = parseTime(iso);
-    if (date) node.title = fullFormat.format(date);
-    return node;
-  }
-
   // Elements --------------------------------------------------------------------------------------
-
-
-  const announceNow = (text) => say(els.announceNow, text);
-  const announce = (text) => say(els.announce, text);
 
   // The text with the filter's evidence marked. `spans` are [start, end, rule id] in code points
   // (Python's string offsets), so the text is split with Array.from, never by UTF-16 index.
@@ -260,15 +190,6 @@
     return line;
   }
 
-  // The connection --------------------------------------------------------------------------------
-
-  const conn = new Peerchat.Connection({
-    socketPath: app.dataset.socketPath,
-    handle: me.handle,
-    role: me.role,
-    statusElement: els.status,
-  });
-
   // HTTP: GET and POST through the connection; DELETE the same way, with the CSRF header.
   async function httpDelete(url) {
     const response = await fetch(url, {
@@ -291,11 +212,6 @@
     throw failure;
   }
 
-  function failureText(error, fallback) {
-    if (error && error.detail) return error.detail;
-    return fallback + " Please try again in a moment.";
-  }
-
   // State --------------------------------------------------------------------------------------
 
   const items = new Map(); // id -> ITEM, as the server last described it
@@ -303,27 +219,6 @@
   const fresh = new Set(); // ids that arrived live and have not been looked at yet
   let queueLoaded = false;
   let lastTry = null; // { text, room_kind, verdict } of the last phrase checked
-
-  const SEEN_KEY = "peerchat.review.seen.v1." + me.handle;
-  const seen = loadSeen();
-
-  function loadSeen() {
-    try {
-      const list = JSON.parse(window.localStorage.getItem(SEEN_KEY) || "[]");
-      return new Set(Array.isArray(list) ? list.filter(Number.isInteger) : []);
-    } catch (error) {
-      return new Set();
-    }
-  }
-
-  function saveSeen() {
-    try {
-      const list = Array.from(seen).slice(-SEEN_KEPT);
-      window.localStorage.setItem(SEEN_KEY, JSON.stringify(list));
-    } catch (error) {
-      // Storage may be off: "seen" then lasts until the page is reloaded.
-    }
-  }
 
   function validItem(item) {
     return item && typeof item === "object" && Number.isInteger(item.id);
@@ -339,7 +234,6 @@
   }
 
   function listOf(item) {
-    if (item.escalate && !seen.has(item.id)) return "danger";
     if (item.review === "pending") return "waiting";
     if (item.review === "released" || item.review === "kept") return "decided";
     return "notices";
@@ -366,14 +260,9 @@
       }
     }
     for (const item of all) upsert(item);
-    const first = !queueLoaded;
     queueLoaded = true;
-    app.dataset.view = "ready";
+    Console.markLoaded("queue");
     render();
-    if (first) {
-      const danger = all.filter((item) => item.escalate && !seen.has(item.id)).length;
-      if (danger) announceNow(plural(danger, "alert", "alerts") + ": someone may be in danger.");
-    }
   }
 
   function onReviewItem(frame) {
@@ -388,24 +277,21 @@
     render();
   }
 
+  // Imminent danger is announced (and rings) as an escalation; the filter's own record of the
+  // message stays low key under "Other notices".
   function onFilterAlert(frame) {
     const item = upsert(frame.item);
     if (!item) return;
-    const isNew = !cards.has(item.id);
-    if (isNew) fresh.add(item.id);
+    if (!cards.has(item.id)) fresh.add(item.id);
     render();
-    if (isNew && item.escalate && !seen.has(item.id)) {
-      announceNow("Someone may be in danger, in " + (item.room_name || "a room") + ".");
-    }
   }
 
   // Rendering -------------------------------------------------------------------------------------
 
   function render() {
-    const lists = { danger: [], waiting: [], notices: [], decided: [] };
+    const lists = { waiting: [], notices: [], decided: [] };
     for (const item of items.values()) lists[listOf(item)].push(item);
     const byCreated = (a, b) => String(a.created_at).localeCompare(String(b.created_at));
-    lists.danger.sort((a, b) => byCreated(b, a));
     lists.waiting.sort(byCreated);
     lists.notices.sort((a, b) => byCreated(b, a));
     lists.decided.sort((a, b) =>
@@ -417,7 +303,6 @@
     const focused = document.activeElement;
     const shown = new Set();
     for (const [name, node] of [
-      ["danger", els.dangerList],
       ["waiting", els.waitingList],
       ["notices", els.noticesList],
       ["decided", els.decidedList],
@@ -436,13 +321,11 @@
         cards.delete(id);
       }
     }
-    // A card that moved (decided, marked as seen) keeps the focus it had.
+    // A card that moved (decided) keeps the focus it had.
     if (focused && focused !== document.activeElement && focused.isConnected) {
       focused.focus({ preventScroll: true });
     }
 
-    const waitingInDanger = lists.danger.filter((item) => item.review === "pending").length;
-    els.danger.hidden = lists.danger.length === 0;
     els.waitingCount.textContent = lists.waiting.length ? "(" + lists.waiting.length + ")" : "";
     setText(
       els.waitingEmpty,
@@ -450,36 +333,11 @@
         ? "Loading…"
         : lists.waiting.length
           ? ""
-          : waitingInDanger
-            ? "Nothing else is waiting for review."
-            : "Nothing is waiting for review. New held messages appear here by themselves.",
+          : "Nothing is waiting for review. New held messages appear here by themselves.",
     );
     setText(els.noticesEmpty, lists.notices.length ? "" : "Nothing to show.");
     setText(els.decidedEmpty, lists.decided.length ? "" : "Nothing decided yet.");
-    renderSummary(lists.danger.length, lists.waiting.length + waitingInDanger);
-  }
-
-  function renderSummary(danger, waiting) {
-    if (!queueLoaded) return;
-    const parts = [];
-    if (danger) {
-      parts.push(plural(danger, "alert", "alerts") + " about someone who may be in danger");
-    }
-    if (waiting) parts.push(plural(waiting, "message", "messages") + " waiting for review");
-    els.summary.textContent = parts.length
-      ? parts.join(" · ") + "."
-      : "Nothing is waiting for you right now. This page updates by itself.";
-    els.summary.dataset.busy = String(parts.length > 0);
-    const count = danger + waiting;
-    document.title = count ? "(" + count + ") " + BASE_TITLE : BASE_TITLE;
-  }
-
-  // Put `nodes` into `list` in this order, moving only what is out of place (focus stays put).
-  function keyed(list, nodes) {
-    nodes.forEach((node, index) => {
-      if (list.children[index] !== node) list.insertBefore(node, list.children[index] || null);
-    });
-    while (list.children.length > nodes.length) list.lastElementChild.remove();
+    if (queueLoaded) Console.setCount("waiting", lists.waiting.length);
   }
 
   // One card per item: its description is rebuilt on every change; its buttons and forms are
@@ -649,11 +507,6 @@
       keep.dataset.act = "keep";
       made.push(share, keep);
     }
-    if (list === "danger") {
-      const seenButton = button("I've seen this", "button button-quiet button-small");
-      seenButton.dataset.act = "seen";
-      made.push(seenButton);
-    }
     const note = button("Add note", "button button-quiet button-small");
     note.dataset.act = "note";
     note.setAttribute("aria-expanded", String(Boolean(card.noteForm && !card.noteForm.hidden)));
@@ -667,7 +520,7 @@
     );
     made.push(note, fine, wrong);
     for (const node of made) {
-      if (busy && node.dataset.act !== "seen") node.disabled = true;
+      if (busy) node.disabled = true;
     }
     const hadFocus = card.actions.contains(document.activeElement)
       ? document.activeElement.dataset.act
@@ -693,7 +546,6 @@
     if (!card) return;
     const act = target.dataset.act;
     if (act === "release" || act === "keep") decide(card, act);
-    else if (act === "seen") markSeen(card);
     else if (act === "note") toggleNoteForm(card);
     else if (act === "fine") reportItem(card, { kind: "false_positive", expected: "ok" });
     else if (act === "wrong") toggleReportForm(card);
@@ -763,19 +615,6 @@
       return;
     }
     els.waitingHeading.focus();
-  }
-
-  function markSeen(card) {
-    const next = nextCardAfter(card);
-    seen.add(card.id);
-    saveSeen();
-    fresh.delete(card.id);
-    render();
-    announce("Marked as seen. It's under Other notices now.");
-    const other = next !== null ? cards.get(next) : null;
-    if (other && other.root.parentElement === els.dangerList) other.article.focus();
-    else if (!els.danger.hidden) els.dangerHeading.focus();
-    else card.article.focus();
   }
 
   function toggleNoteForm(card) {
@@ -1195,19 +1034,9 @@
     }
   }
 
-  // Signed out ---------------------------------------------------------------------------------
-
-  function showSignedOut() {
-    app.dataset.view = "signed-out";
-    els.signedOut.hidden = false;
-    for (const nav of document.querySelectorAll(".site-header .account")) nav.hidden = true;
-    document.title = BASE_TITLE;
-    els.signedOutHeading.focus();
-  }
-
   // Wiring ---------------------------------------------------------------------------------------
 
-  for (const list of [els.dangerList, els.waitingList, els.noticesList, els.decidedList]) {
+  for (const list of [els.waitingList, els.noticesList, els.decidedList]) {
     list.addEventListener("click", onCardClick);
   }
   els.tryForm.addEventListener("submit", onTry);
@@ -1232,13 +1061,11 @@
   conn.on("hello", (frame, { reconnected }) => {
     if (reconnected) loadTerms(); // other moderators may have changed them meanwhile
   });
-  conn.on("signed_out", showSignedOut);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && !conn.signedOut) loadTerms();
   });
 
   conn.watch("moderation");
-  conn.start();
   loadTerms();
   // If the socket can't bring the queue (a proxy without websockets), the API can.
   window.setTimeout(() => {
