@@ -28,11 +28,12 @@ def test_a_supporter_gets_their_page(supporter):
     html = response.content.decode()
     assert 'id="staff"' in html and 'data-handle="Alex"' in html
     assert "Your shift" in html and "Queue" in html and "Your chats" in html
-    # The shared chat client, then the page's own script and stylesheet.
+    # The shared chat client (with the moderators' notes), then the page's own script.
     scripts = re.findall(r'<script src="([^"]+)"', html)
-    assert [s.rsplit("/", 1)[-1] for s in scripts][-3:] == [
+    assert [s.rsplit("/", 1)[-1] for s in scripts][-4:] == [
         "connection.js",
         "roompane.js",
+        "whispers.js",
         "staff.js",
     ]
     assert "peerchat/staff.css" in html

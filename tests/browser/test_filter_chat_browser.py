@@ -189,7 +189,7 @@ def test_a_content_warning_and_someone_who_may_be_in_danger(tabs):
     ).to_contain_text("Shared behind a content warning")
 
     # Someone who may be in danger: Alex must see it; the seeker is shown where help is,
-    # gently; Kai gets it at the top of the review page, with the room.
+    # gently; Kai gets it at the top of the moderators' console, with the room.
     say(seeker, DANGER)
     expect(delivered_bodies(pane)).to_have_text([GRAPHIC, DANGER])
     own = seeker.page.locator("#support-pane .messages > li[data-seq='2']")
@@ -198,14 +198,13 @@ def test_a_content_warning_and_someone_who_may_be_in_danger(tabs):
     expect(own.get_by_role("link", name=re.compile("^Emergency services"))).to_have_attribute(
         "href", "tel:999"
     )
-    alert = kai.page.locator("#danger-list > li")
+    # It is an escalation: at the top of Kai's console, with the room and the words.
+    alert = kai.page.locator("#escalations-list > li")
     expect(alert).to_have_count(1)
-    expect(kai.page.get_by_role("heading", name="Someone may be in danger")).to_be_visible()
-    expect(alert).to_contain_text(f"Chat: {handle} with Alex")
-    expect(alert.locator(".review-text")).to_have_text(DANGER)
-    expect(kai.page.locator("#announce-now")).to_have_text(
-        f"Someone may be in danger, in Chat: {handle} with Alex."
-    )
+    expect(alert).to_have_attribute("data-state", "open")
+    expect(alert.get_by_role("heading", level=3)).to_have_text(f"Chat: {handle} with Alex")
+    expect(alert.locator(".escalation-excerpt")).to_contain_text(DANGER)
+    expect(kai.page.locator("#announce-now")).to_contain_text("Someone may be in danger")
     # Nothing is only the seeker's: no bubble is left waiting.
     expect(seeker.page.locator("#support-pane .message--pending")).to_have_count(0)
     for tab in (seeker, alex, kai):

@@ -368,7 +368,7 @@ def test_phase_time_note_and_the_shared_safety_plan(open_staff, server):
     seeker.wait_for_chat()
     pane = alex.pane(seeker.handle)
     expect(pane).to_contain_text("Topic: School, college or work")
-    expect(pane.get_by_text("Urgent")).to_be_hidden()
+    expect(pane.get_by_text("Urgent", exact=True)).to_be_hidden()
 
     # The soft time limit (0 minutes here) has passed: a gentle suggestion, nothing cut off.
     expect(pane.locator(".pane-soft-limit")).to_have_text(

@@ -147,6 +147,9 @@
       messagesUrl: roomsUrl + "/" + room.id + "/messages",
       visible: false,
       join: !room.removed,
+      // Seekers have "I need urgent help" in every conversation (DESIGN.md §2).
+      urgentHelp: me.role === "seeker",
+      resources: Peerchat.dom.pageResources(),
       onJoined(frame) {
         if (frame.name && frame.name !== room.name) {
           room.name = frame.name;

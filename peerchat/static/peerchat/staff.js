@@ -5,7 +5,9 @@
 // and client/roompane.js, loaded first). This file adds what a supporter needs around them: the
 // shift panel (GET /api/v1/staff/status, POST /api/v1/staff/shift), the live queue overview
 // (`staff_queue`), one pane per chat with its controls (phase, safety plan, earlier notes, hand
-// over, end), the handover note after a chat ends, and making a new chat impossible to miss.
+// over, end), asking a moderator for urgent help and following that escalation, the private
+// "Moderator notes" with the moderators (client/whispers.js), debriefs due and the pause after a
+// hard chat, the handover note after a chat ends, and making a new chat impossible to miss.
 // Everything the server sends is shown with textContent; nothing here builds HTML from data.
 (function () {
   "use strict";
@@ -17,6 +19,7 @@
   const newId = Peerchat.dom.idMaker("staff");
   if (!app || !("WebSocket" in window) || !Peerchat || !Peerchat.Connection || !Peerchat.RoomPane)
     return;
+  const Whispers = Peerchat.Whispers || null;
 
   const STATUS_POLL_MS = 30000;
   const STATUS_RETRY_MS = 10000;
@@ -35,6 +38,7 @@
     shiftTimes: byId("shift-times"),
     shiftCapacity: byId("shift-capacity"),
     shiftPaused: byId("shift-paused"),
+    shiftDebriefs: byId("shift-debriefs"),
     shiftSchedule: byId("shift-schedule"),
     shiftTraining: byId("shift-training"),
     shiftReminder: byId("shift-reminder"),
@@ -102,6 +106,7 @@
     minute: "2-digit",
   });
   const dayFormat = formatter({ weekday: "short", day: "numeric", month: "short" });
+  const weekdayTimeFormat = formatter({ weekday: "short", hour: "2-digit", minute: "2-digit" });
   const dateOnlyFormat = new Intl.DateTimeFormat(locale, {
     day: "numeric",
     month: "long",
@@ -272,12 +277,13 @@
     setText(
       els.shiftPaused,
       pausedUntil
-        ? "Paused until " +
+        ? "No new chats until " +
             whenText(pausedUntil) +
-            " after a hard chat: no new chats until then. Take a breather; your supervisor " +
-            "is there if talking it through would help."
+            " — take a breather. Your chats carry on, and your supervisor is there if " +
+            "talking it through would help."
         : "",
     );
+    renderDebriefs();
 
     let schedule = "";
     if (!on && !status.scheduled_now) {
@@ -325,6 +331,38 @@
     buttonEl.disabled = shiftBusy;
     if (!shiftBusy) buttonEl.textContent = on ? "End shift" : "Start shift";
     buttonEl.classList.toggle("button-quiet", on);
+  }
+
+  // Debriefs with a supervisor after an escalation: when each is due, overdue ones flagged.
+  function renderDebriefs() {
+    const due = status && Array.isArray(status.debriefs_due) ? status.debriefs_due : [];
+    const items = due
+      .filter((item) => item && parseTime(item.due_by))
+      .sort((a, b) => String(a.due_by).localeCompare(String(b.due_by)))
+      .map((item) => {
+        // "Tue 14:00" within the week, the date as well beyond it.
+        const due = parseTime(item.due_by);
+        const near = Math.abs(due.getTime() - Date.now()) < 6 * 86400000;
+        const when = (near ? weekdayTimeFormat : dayTimeFormat).format(due);
+        const li = element("li", "shift-debrief");
+        li.dataset.escalation = String(item.escalation);
+        if (item.overdue) {
+          li.classList.add("shift-debrief--overdue");
+          li.append(
+            element("strong", "shift-debrief-flag", "Overdue"),
+            " · Debrief was due by " + when + " — your supervisor will be in touch",
+          );
+        } else {
+          li.append("Debrief due by " + when + " — your supervisor will be in touch");
+        }
+        return li;
+      });
+    const text = items.map((li) => li.textContent).join("|");
+    if (els.shiftDebriefs.dataset.text !== text) {
+      els.shiftDebriefs.dataset.text = text;
+      els.shiftDebriefs.replaceChildren(...items);
+    }
+    els.shiftDebriefs.hidden = items.length === 0;
   }
 
   async function onShiftButton() {
@@ -466,6 +504,11 @@
       planOpen: false,
       planLoaded: false,
       softShown: false,
+      escalation: null, // the room's escalation as its supporters see it (or null)
+      escalationAt: 0, // when we learnt it opened, if the server did not say
+      asking: false, // "Ask a moderator for urgent help" is on its way
+      whispers: null, // the Moderator notes (Peerchat.Whispers)
+      unseenWhispers: 0,
       pane: null,
       ui: null,
     };
@@ -483,6 +526,12 @@
       keepName: true, // the seeker's handle, not the room's name
       onJoined(frame) {
         chat.joinedLast = Math.max(chat.joinedLast, Number(frame.last_seq) || 0);
+        // `joined.escalation` is there while one is unresolved; without it, none is.
+        if (frame.escalation && typeof frame.escalation === "object") {
+          setEscalation(chat, frame.escalation);
+        } else if (chat.escalation && chat.escalation.state !== "resolved") {
+          setEscalation(chat, { ...chat.escalation, state: "resolved" });
+        }
       },
       onSession(frame) {
         chat.sessionSeen = true;
@@ -500,6 +549,7 @@
     });
     if (!wide.matches && showIt) currentRoom = room;
     buildChatControls(chat);
+    buildWhispers(chat);
     if (ended || session.state === "ended") chatEnded(chat, { session, quiet: true });
     updateSession(chat, session);
     loadNotes(chat);
@@ -558,6 +608,48 @@
       phaseInputs[value] = input;
     }
 
+    // Asking a moderator for urgent help: a short optional note, then the escalation's state.
+    const escalation = element("p", "pane-escalation");
+    escalation.setAttribute("role", "status");
+    escalation.hidden = true;
+    const askId = newId("ask");
+    const ask = button("Ask a moderator for urgent help", "button button-small pane-ask-button");
+    ask.setAttribute("aria-expanded", "false");
+    ask.setAttribute("aria-controls", askId);
+    const askForm = element("form", "pane-ask-form");
+    askForm.id = askId;
+    askForm.noValidate = true;
+    askForm.hidden = true;
+    const askNoteId = newId("ask-note");
+    const askHelpId = newId("ask-help");
+    const askLabel = element(
+      "label",
+      "pane-ask-label",
+      "Anything the moderator should know? (optional)",
+    );
+    askLabel.htmlFor = askNoteId;
+    const askHelp = element(
+      "p",
+      "field-help pane-ask-help",
+      "Staff only: " + chat.name + " won't see this. They'll be shown free numbers they can " +
+        "call or text, and you can keep talking.",
+    );
+    askHelp.id = askHelpId;
+    const askNote = element("textarea", "pane-ask-note");
+    askNote.id = askNoteId;
+    askNote.rows = 2;
+    askNote.maxLength = NOTE_MAX_CHARS;
+    askNote.setAttribute("aria-describedby", askHelpId);
+    const askError = element("p", "form-error pane-ask-error");
+    askError.setAttribute("role", "alert");
+    askError.hidden = true;
+    const askActions = element("p", "pane-ask-actions");
+    const askSend = element("button", "button button-small", "Ask now");
+    askSend.type = "submit";
+    const askCancel = button("Cancel", "button button-small button-quiet");
+    askActions.append(askSend, askCancel);
+    askForm.append(askLabel, askHelp, askNote, askError, askActions);
+
     const tools = element("div", "pane-tools");
     const planButton = button("Safety plan shared: view", "button button-small pane-plan-button");
     planButton.hidden = true;
@@ -566,7 +658,14 @@
     planButton.setAttribute("aria-controls", planId);
     const handOver = button("Hand over", "button button-small button-quiet");
     const end = button("End chat", "button button-small button-quiet button-end");
-    tools.append(planButton, handOver, end);
+    const notesToggle = button("Moderator notes", "button button-small button-quiet");
+    notesToggle.hidden = !Whispers;
+    notesToggle.setAttribute("aria-expanded", "false");
+    tools.append(ask, planButton, handOver, notesToggle, end);
+    const whispersBox = element("div", "pane-whispers");
+    whispersBox.id = newId("whispers");
+    whispersBox.hidden = true;
+    notesToggle.setAttribute("aria-controls", whispersBox.id);
 
     const plan = element("section", "pane-plan");
     plan.id = planId;
@@ -586,7 +685,8 @@
     notes.hidden = true;
 
     pane.el.title.after(newBadge);
-    extra.append(meta, urgent, continuity, soft, phase, tools, plan, notes);
+    extra.append(meta, urgent, escalation, continuity, soft, phase, tools, askForm);
+    extra.append(whispersBox, plan, notes);
     pane.header.append(extra);
 
     // The handover note takes the composer's place once the chat has ended.
@@ -595,6 +695,22 @@
     pane.el.closed.after(noteBox);
 
     planButton.addEventListener("click", () => togglePlan(chat));
+    ask.addEventListener("click", () => toggleAsk(chat));
+    askCancel.addEventListener("click", () => closeAsk(chat, { focus: true }));
+    askForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      askModerator(chat);
+    });
+    askNote.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        askModerator(chat);
+      }
+    });
+    askForm.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") closeAsk(chat, { focus: true });
+    });
+    notesToggle.addEventListener("click", () => toggleWhispers(chat));
     handOver.addEventListener("click", () => openHandOver(chat));
     end.addEventListener("click", () => confirmEndChat(chat));
     // The supporter has looked at a new chat once they are in it.
@@ -611,6 +727,14 @@
       phase,
       phaseInputs,
       tools,
+      escalation,
+      ask,
+      askForm,
+      askNote,
+      askError,
+      askSend,
+      notesToggle,
+      whispersBox,
       planButton,
       handOver,
       end,
@@ -687,6 +811,21 @@
   }
 
   function onChatFrame(chat, frame) {
+    if (frame.type === "escalated" && frame.escalation) {
+      // Our own "Ask a moderator for urgent help" (over the socket or HTTP).
+      if (frame.new) chat.escalationAt = Date.now();
+      setEscalation(chat, { ...(chat.escalation || {}), ...frame.escalation });
+      refreshStatusSoon(); // the pause and the debrief that come with it
+      return;
+    }
+    if (frame.type === "escalation_status" && frame.escalation) {
+      const before = chat.escalation;
+      setEscalation(chat, frame.escalation);
+      if (!before || before.id !== frame.escalation.id || frame.escalation.state === "resolved") {
+        refreshStatusSoon();
+      }
+      return;
+    }
     if (frame.type === "safety_plan") {
       const shared = Boolean(frame.shared);
       const was = Boolean(chat.session.safety_plan_shared);
@@ -707,6 +846,166 @@
         }
       }
     }
+  }
+
+  // Urgent help from a moderator (DESIGN.md §8) ---------------------------------------------------
+
+  function toggleAsk(chat) {
+    if (chat.ui.askForm.hidden) openAsk(chat);
+    else closeAsk(chat, { focus: true });
+  }
+
+  function openAsk(chat) {
+    const ui = chat.ui;
+    ui.askForm.hidden = false;
+    ui.ask.setAttribute("aria-expanded", "true");
+    ui.askError.hidden = true;
+    ui.askNote.focus();
+  }
+
+  function closeAsk(chat, { focus }) {
+    const ui = chat.ui;
+    if (ui.askForm.hidden) return;
+    ui.askForm.hidden = true;
+    ui.ask.setAttribute("aria-expanded", "false");
+    if (focus && !ui.ask.hidden) ui.ask.focus();
+  }
+
+  async function askModerator(chat) {
+    if (chat.asking || chat.ended) return;
+    const ui = chat.ui;
+    chat.asking = true;
+    ui.askSend.disabled = true;
+    ui.askSend.textContent = "Asking…";
+    ui.askError.hidden = true;
+    try {
+      await chat.pane.escalate(ui.askNote.value.trim());
+      ui.askNote.value = "";
+      closeAsk(chat, { focus: true });
+      announce("A moderator has been asked to help with your chat with " + chat.name + ".");
+    } catch (error) {
+      if (conn.signedOut) return;
+      ui.askError.textContent =
+        (error && error.code === "invalid_field" && error.detail) ||
+        "We couldn't reach a moderator just now. Please try again in a moment.";
+      ui.askError.hidden = false;
+      ui.askNote.focus();
+    } finally {
+      chat.asking = false;
+      ui.askSend.disabled = false;
+      ui.askSend.textContent = "Ask now";
+    }
+  }
+
+  function setEscalation(chat, escalation) {
+    if (!escalation || typeof escalation !== "object") return;
+    const before = chat.escalation;
+    // Steps only go forward for one escalation (an HTTP answer and a frame can cross).
+    const order = { open: 0, acknowledged: 1, resolved: 2 };
+    if (
+      before &&
+      before.id === escalation.id &&
+      (order[escalation.state] || 0) < (order[before.state] || 0)
+    ) {
+      return;
+    }
+    if (!before || before.id !== escalation.id) {
+      if (!escalation.opened_at) chat.escalationAt = chat.escalationAt || Date.now();
+    }
+    chat.escalation = { ...(before && before.id === escalation.id ? before : {}), ...escalation };
+    renderEscalation(chat, Date.now());
+    renderSwitcher();
+    const changed = !before || before.id !== escalation.id || before.state !== escalation.state;
+    if (changed && escalation.state === "acknowledged") {
+      announce(escalationText(chat, Date.now()) + " (your chat with " + chat.name + ")");
+    }
+  }
+
+  function escalationText(chat, now) {
+    const escalation = chat.escalation;
+    if (!escalation) return "";
+    switch (escalation.state) {
+      case "open": {
+        const opened = parseTime(escalation.opened_at);
+        const since = opened ? opened.getTime() : chat.escalationAt || now;
+        return "Waiting for a moderator… asked " + agoText(now - since);
+      }
+      case "acknowledged":
+        return (escalation.acknowledged_by || "A moderator") + " has taken this on.";
+      case "resolved":
+        return "Resolved. Thank you for asking for help.";
+      default:
+        return "";
+    }
+  }
+
+  function agoText(ms) {
+    const seconds = Math.max(0, ms / 1000);
+    return seconds < 60 ? "under a minute ago" : waitText(seconds) + " ago";
+  }
+
+  function renderEscalation(chat, now) {
+    const ui = chat.ui;
+    const state = chat.escalation ? chat.escalation.state : "";
+    setText(ui.escalation, escalationText(chat, now));
+    ui.escalation.dataset.state = state;
+    chat.pane.root.classList.toggle(
+      "staff-pane--escalated",
+      state === "open" || state === "acknowledged",
+    );
+  }
+
+  let statusSoonTimer = null;
+
+  function refreshStatusSoon() {
+    window.clearTimeout(statusSoonTimer);
+    statusSoonTimer = window.setTimeout(refreshStatus, 400);
+  }
+
+  // Moderator notes: a private thread with the moderators (staff only) ----------------------------
+
+  function buildWhispers(chat) {
+    if (!Whispers) return;
+    chat.whispers = new Whispers(chat.ui.whispersBox, {
+      connection: conn,
+      room: chat.room,
+      headingLevel: 4,
+      timeZone: app.dataset.timeZone,
+      onWhisper(whisper, { mine, live }) {
+        renderNotesToggle(chat);
+        if (mine || !live) return;
+        // A moderator wrote: open the notes so it is seen, and say so.
+        if (chat.ui.whispersBox.hidden) openWhispers(chat, { focus: false });
+        if (!chat.pane.visible || document.visibilityState !== "visible") {
+          chat.unseenWhispers += 1;
+          renderSwitcher();
+        }
+        announce("A moderator wrote a note about your chat with " + chat.name + ".");
+      },
+    });
+    renderNotesToggle(chat);
+  }
+
+  function renderNotesToggle(chat) {
+    if (!chat.whispers) return;
+    const n = chat.whispers.count;
+    setText(chat.ui.notesToggle, n ? "Moderator notes (" + n + ")" : "Moderator notes");
+  }
+
+  function toggleWhispers(chat) {
+    if (chat.ui.whispersBox.hidden) openWhispers(chat, { focus: true });
+    else {
+      chat.ui.whispersBox.hidden = true;
+      chat.ui.notesToggle.setAttribute("aria-expanded", "false");
+      chat.ui.notesToggle.focus();
+    }
+  }
+
+  function openWhispers(chat, { focus }) {
+    chat.ui.whispersBox.hidden = false;
+    chat.ui.notesToggle.setAttribute("aria-expanded", "true");
+    chat.unseenWhispers = 0;
+    if (focus && chat.whispers) chat.whispers.focus();
   }
 
   // New chats: impossible to miss -------------------------------------------------------------
@@ -1026,6 +1325,7 @@
     supporter_ended: () => "You ended the chat.",
     seeker_gone: (name) => name + "'s page didn't come back, so the chat ended.",
     seeker_deleted: (name) => name + " deleted their data, so the chat ended.",
+    moderator_ended: () => "A moderator ended the chat.",
   };
 
   function confirmEndChat(chat) {
@@ -1090,6 +1390,9 @@
     const ui = chat.ui;
     ui.phase.hidden = true;
     ui.tools.hidden = true;
+    closeAsk(chat, { focus: false });
+    // The notes with the moderators stay within reach after the chat.
+    if (chat.whispers) ui.tools.after(ui.notesToggle);
     ui.soft.hidden = true;
     ui.planButton.hidden = true;
     closePlan(chat, { clear: true });
@@ -1377,6 +1680,7 @@
   function removeChat(chat) {
     if (!chats.has(chat.room)) return;
     chats.delete(chat.room);
+    if (chat.whispers) chat.whispers.destroy();
     chat.pane.destroy({ leave: !chat.pane.gone });
     if (currentRoom === chat.room) {
       currentRoom = null;
@@ -1433,6 +1737,7 @@
     }
     chat.pane.show();
     chat.unseen = 0;
+    chat.unseenWhispers = 0;
     renderChats();
     if (focus) {
       chat.pane.focus();
@@ -1529,6 +1834,19 @@
       }
       if (chat.session.urgent && !chat.ended) {
         parts.push(element("span", "switch-badge switch-badge--urgent", "Urgent"));
+      }
+      const escalated = chat.escalation && chat.escalation.state;
+      if (escalated === "open" || escalated === "acknowledged") {
+        parts.push(
+          element(
+            "span",
+            "switch-badge switch-badge--urgent",
+            escalated === "open" ? "Moderator asked" : "Moderator helping",
+          ),
+        );
+      }
+      if (chat.unseenWhispers) {
+        parts.push(element("span", "switch-badge", "Moderator note"));
       }
       if (chat.ended) {
         parts.push(
@@ -1706,7 +2024,10 @@
     refreshStatus(); // capacity and load
   });
   conn.on("tick", (now) => {
-    for (const chat of chats.values()) renderSoftLimit(chat, now);
+    for (const chat of chats.values()) {
+      renderSoftLimit(chat, now);
+      if (chat.escalation && chat.escalation.state === "open") renderEscalation(chat, now);
+    }
     renderQueue();
   });
   conn.on("signed_out", showSignedOut);

@@ -705,6 +705,17 @@
       emptyText:
         supporterOf(s) + " is here for you. Say hello whenever you're ready — there's no rush.",
       keepName: true, // "Chat with Alex", in the page's own words
+      // "I need urgent help" in the chat's header, and the free-help panel it opens; the
+      // page's own crisis numbers show at once, before the team's answer.
+      urgentHelp: true,
+      resources: Peerchat.dom.pageResources(),
+      ids: {
+        urgent: "chat-urgent-button",
+        help: "chat-help-panel",
+        helpHeading: "chat-help-heading",
+        presence: "chat-presence",
+        paused: "chat-paused",
+      },
       onSession: (frame) => onSessionFrame(frame),
       onEnded: () => {
         if (session && session.state !== "ended") session = { ...session, state: "ended" };
@@ -889,6 +900,11 @@
         return handle + " has ended the chat. You can still read it above.";
       case "seeker_ended":
         return "You ended the chat. You can still read it above.";
+      case "moderator_ended":
+        return (
+          "A moderator has ended the chat. You can still read it above, and you can start a " +
+          "new chat any time."
+        );
       default:
         return "You can still read it above.";
     }

@@ -191,11 +191,13 @@
 
     /**
      * Join a room now (if connected) and again after every reconnect. `since` is a function
-     * returning the highest seq the caller already has for the room (or a number).
+     * returning the highest seq the caller already has for the room (or a number). With
+     * `{ observe: true }` the frame is `observe` (moderators watching read-only), not `join`.
      */
-    join(roomId, since) {
+    join(roomId, since, { observe = false } = {}) {
       const read = typeof since === "function" ? since : () => Number(since) || 0;
-      const room = { since: read, state: "wanted" };
+      // An observer (a moderator, read-only) sends `observe` instead of `join`, every time.
+      const room = { since: read, state: "wanted", observe: Boolean(observe) };
       this._rooms.set(roomId, room);
       if (this.ready) this._sendJoin(roomId, room);
     }
@@ -248,7 +250,8 @@
       } catch (error) {
         since = 0;
       }
-      if (this._write({ type: "join", room: roomId, since })) room.state = "joining";
+      const type = room.observe ? "observe" : "join";
+      if (this._write({ type, room: roomId, since })) room.state = "joining";
     }
 
     // HTTP helpers -----------------------------------------------------------------------------

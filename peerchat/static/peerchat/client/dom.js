@@ -57,5 +57,19 @@
     }
   }
 
-  Peerchat.dom = { element, button, showText, say, idMaker, plural, timeFormat };
+  // The deployment's crisis resources as base.html lists them at the foot of every page
+  // ({ name, detail, href }), for scripts that show them again closer to hand.
+  function pageResources() {
+    return Array.from(document.querySelectorAll(".crisis-list a"), (link) => {
+      const name = link.querySelector(".crisis-name");
+      const detail = link.querySelector(".crisis-detail");
+      return {
+        name: name ? name.textContent.trim() : link.textContent.trim(),
+        detail: detail ? detail.textContent.replace(/^\s*:\s*/, "").trim() : "",
+        href: link.getAttribute("href") || "",
+      };
+    }).filter((resource) => resource.name);
+  }
+
+  Peerchat.dom = { element, button, showText, say, idMaker, plural, timeFormat, pageResources };
 })();

@@ -24,6 +24,10 @@
   const HOLE_PAGE = 200;
   const NEAR_BOTTOM_PX = 96;
   const QUIET_REPLAY_MAX_MS = 3000;
+  // "I need urgent help": how long the socket's answer may take before the same request goes
+  // over HTTP, and how often a request that reached nobody is tried again.
+  const ESCALATE_SOCKET_WAIT_MS = 5000;
+  const ESCALATE_RETRY_MS = [3000, 6000, 12000, 20000, 30000];
 
   // Words ------------------------------------------------------------------------------------
 
@@ -45,12 +49,45 @@
     gone: "You're no longer part of this conversation.",
     ended: "This chat has ended. You can still read it here.",
     removed: "Message removed by sender",
+    removedByModerator: "A moderator removed this message",
     muted: "Message from someone you muted",
     moderatorNote: "Moderators can see this chat to keep everyone safe.",
     showWarned: "Show message",
     warnedMine: "Others see this behind a content warning.",
     released: "A moderator has looked at this and shared it with the room.",
     resources: "Free help, any time",
+    // The seeker's "I need urgent help" and the panel it opens (DESIGN.md §2: calm, no blame,
+    // no alarm; the chat goes on).
+    urgentButton: "I need urgent help",
+    urgentHint:
+      "Lets the team know you need help now, and shows free numbers you can call or text. " +
+      "Your chat stays open.",
+    helpHeading: "Free help, right now",
+    helpHide: "Hide",
+    helpHideName: "Hide free help",
+    helpSending: "Letting the team know…",
+    helpAsked:
+      "Thank you for telling us. Someone from the team has been asked to help. You can keep " +
+      "talking here. If you might be in danger right now, these are free and there any time.",
+    helpRetrying:
+      "We couldn't reach the team just now, so we'll keep trying. If you might be in danger " +
+      "right now, please call or text one of these: they're free and there any time.",
+    helpGone:
+      "This chat isn't open any more. If you might be in danger right now, please call or " +
+      "text one of these: they're free and there any time.",
+    helpKeepTalking: "You can keep talking here whenever you're ready.",
+    helpAfterDanger:
+      "Someone from the team will check in. If you might be in danger right now, you can call " +
+      "or text one of these: they're free and there any time. You can keep talking here.",
+    helpShown: "Free numbers you can call or text are shown above the message box.",
+    // Moderators in the room (DESIGN.md §1: the room shows that a moderator may be present).
+    presence: "A moderator is here too.",
+    presenceWhy: "As the room agreement says, they can join to help keep everyone safe.",
+    observing: "You are observing — the people here see that a moderator may be present.",
+    paused:
+      "A moderator has paused this chat for a moment. You can still read it, and what you've " +
+      "typed is kept until you can send again.",
+    resumed: "The chat has carried on. You can send messages again.",
   };
 
   const NOTES = {
@@ -95,6 +132,12 @@
       case "room_ended":
       case "session_ended":
         return "This conversation has ended, so the message wasn't sent.";
+      case "session_paused":
+        return (
+          "The chat is paused for a moment. This message will be sent as soon as it carries on."
+        );
+      case "read_only":
+        return "You're observing this chat, so messages can't be sent from here.";
       case "group_closed":
         return (
           "The group isn't open right now. Your message will be sent as soon as the " +
@@ -153,8 +196,8 @@
 
 
   // Crisis resources from the server (`ack.resources`): a short list of links, built as text.
-  function resourceList(resources) {
-    const list = element("ul", "message-resources");
+  function resourceList(resources, className = "message-resources", { colon = true } = {}) {
+    const list = element("ul", className);
     list.setAttribute("aria-label", TEXT.resources);
     for (const resource of Array.isArray(resources) ? resources : []) {
       if (!resource || typeof resource.name !== "string" || !resource.name) continue;
@@ -163,7 +206,8 @@
       if (holder.tagName === "A") holder.href = href;
       holder.append(element("span", "message-resource-name", resource.name));
       if (typeof resource.detail === "string" && resource.detail) {
-        holder.append(element("span", "message-resource-detail", ": " + resource.detail));
+        const detail = (colon ? ": " : " ") + resource.detail;
+        holder.append(element("span", "message-resource-detail", detail));
       }
       const item = element("li");
       item.append(holder);
@@ -179,6 +223,16 @@
     const list = resourceList(resources);
     if (list) parts.push(list);
     return parts;
+  }
+
+  // "Kai (moderator)": a person's handle with their role, unless the handle says it already.
+  function personName(who) {
+    const handle = who.handle;
+    const role = typeof who.role === "string" ? who.role : "";
+    if (!role || role === "seeker" || handle.toLowerCase().includes("(" + role + ")")) {
+      return handle;
+    }
+    return handle + " (" + role + ")";
   }
 
   function cleanResources(value) {
@@ -243,14 +297,22 @@
     }
   }
 
+  // Where an item of the message list stands: a message at its seq, a notice ("Kai joined")
+  // just after the message it followed.
+  function positionOf(node) {
+    if (node.dataset.seq !== undefined) return Number(node.dataset.seq);
+    return Number(node.dataset.after || 0) + 0.5;
+  }
+
   let paneCount = 0;
 
   class RoomPane {
     /**
      * container: the element the pane is appended to.
      * options (see docs/client.md): connection (required), room (required), name, kind,
-     *   messagesUrl, headingLevel, note, ids, visible, join, endedText, emptyText, keepName,
-     *   onJoined, onSession, onFrame, onActivity, onGone, onEnded.
+     *   messagesUrl, escalateUrl, headingLevel, note, ids, visible, join, observe, urgentHelp,
+     *   resources, messageActions, endedText, emptyText, keepName, onJoined, onSession,
+     *   onFrame, onActivity, onGone, onEnded.
      */
     constructor(container, options) {
       if (!options || !options.connection || !Number.isInteger(Number(options.room))) {
@@ -262,6 +324,17 @@
       this.kind = options.kind || null;
       this.options = options;
       this.messagesUrl = options.messagesUrl || "/api/v1/rooms/" + this.room + "/messages";
+      this.escalateUrl = options.escalateUrl || "/api/v1/rooms/" + this.room + "/escalate";
+      // A moderator watching read-only: `observe` instead of `join`, no composer.
+      this.observe = options.observe === true;
+      this.moderatorPresent = false;
+      this.paused = false;
+      // The free-help panel: what it shows, and whether the person hid it.
+      this.help = { shown: false, note: "", resources: [], state: "" };
+      this.escalation = null; // the last answer to `escalate` (socket or HTTP)
+      this._escalating = null; // { note, attempt, timer } while "I need urgent help" is on its way
+      this._escalateWaiters = new Set();
+      this._events = []; // quiet notices in the message list: { after: seq, text }
       this.visible = options.visible !== false;
       this.unread = 0;
       this.gone = false;
@@ -291,8 +364,9 @@
       this._uid = "peerchat-pane-" + paneCount;
       this._build(container);
       this._wire();
+      if (this.observe) this.setReadOnly(true, TEXT.observing);
       this._renderAll();
-      if (options.join !== false) this.conn.join(this.room, () => this.last);
+      if (options.join !== false) this._join();
       if (this.conn.ready) this._resendAll();
     }
 
@@ -366,8 +440,68 @@
     reopen() {
       if (!this.gone) return;
       this.gone = false;
-      this.conn.join(this.room, () => this.last);
+      this._join();
       this._renderChrome();
+    }
+
+    /**
+     * Ask for urgent help in this room (`escalate`, with an optional note for staff). Goes over
+     * the socket, or over HTTP when the socket is not open or does not answer in time.
+     * Resolves to the answer ({ escalation, new, note, resources }); rejects with an Error
+     * carrying `code` when neither way worked. The answer also goes through `onFrame` as an
+     * `escalated` frame, however it came.
+     */
+    async escalate(note = "") {
+      const text = typeof note === "string" ? note : "";
+      if (this.conn.send({ type: "escalate", room: this.room, note: text })) {
+        try {
+          return await this._escalatedAnswer();
+        } catch (error) {
+          if (error && error.code && error.code !== "timeout" && error.code !== "server_error") {
+            throw error; // refused (not a member, a note too long): HTTP would say the same
+          }
+        }
+      }
+      const answer = await this.conn.postJSON(this.escalateUrl, { note: text });
+      const frame = { ...(answer || {}), type: "escalated", room: this.room };
+      this._handleFrame(frame);
+      return frame;
+    }
+
+    /** Show the free-help panel (the crisis resources, with a kind note); focus it if asked. */
+    showHelp({ note = null, resources = null, focus = false } = {}) {
+      if (note !== null) this.help.note = String(note || "");
+      const list = cleanResources(resources);
+      if (list.length) this.help.resources = list;
+      else if (!this.help.resources.length) this.help.resources = this._fallbackResources();
+      this.help.shown = true;
+      this._renderHelp();
+      if (focus) {
+        this.el.helpHeading.focus({ preventScroll: true });
+        this.el.help.scrollIntoView({ block: "nearest" });
+      } else {
+        const said = this.help.note ? this.help.note + " " : "";
+        Peerchat.dom.say(this.el.announce, said + TEXT.helpShown);
+      }
+    }
+
+    /** Hide the free-help panel (it comes back with the next answer, or the button). */
+    hideHelp({ focus = false } = {}) {
+      if (!this.help.shown) return;
+      this.help.shown = false;
+      this._renderHelp();
+      if (!focus) return;
+      const target = !this.el.urgent.hidden
+        ? this.el.urgent
+        : !this.el.composer.hidden && !this.el.input.disabled
+          ? this.el.input
+          : this.el.title;
+      target.focus();
+    }
+
+    /** Re-draw every message (e.g. after what `messageActions` offers has changed). */
+    refreshMessages() {
+      for (const seq of this.messages.keys()) this._refreshMessage(seq);
     }
 
     /** Hide the messages of these handles behind a "show" button (group mutes). */
@@ -393,6 +527,8 @@
       for (const timer of this._timers) window.clearTimeout(timer);
       window.clearTimeout(this._quietTimer);
       window.clearTimeout(this._noticeTimer);
+      if (this._escalating) window.clearTimeout(this._escalating.timer);
+      this._escalating = null;
       this._store.panes.delete(this);
       if (leave) this.conn.leave(this.room);
       this.root.remove();
@@ -401,11 +537,12 @@
     /**
      * Give the pane's parts fixed ids (a page whose tests or links need them), or `null` to go
      * back to generated ones. Parts: root, title, log, messages, input, send, composer, hint,
-     * counter, typing, notice, loadEarlier, jump, logEmpty, closed.
+     * counter, typing, notice, loadEarlier, jump, logEmpty, closed, urgent, help,
+     * helpHeading, presence, paused.
      */
     setIds(map) {
       for (const [part, node] of Object.entries(this.el)) {
-        if (part === "label") continue;
+        if (["label", "announce", "urgentHint", "roomNote"].includes(part)) continue;
         const id = (map && map[part]) || this._generatedIds[part];
         if (id) node.id = id;
         else node.removeAttribute("id");
@@ -436,6 +573,9 @@
         input: uid + "-input",
         hint: uid + "-hint",
         counter: uid + "-counter",
+        help: uid + "-help",
+        helpHeading: uid + "-help-heading",
+        paused: uid + "-paused",
       };
       const root = element("section", "pane");
       root.dataset.room = String(this.room);
@@ -445,8 +585,29 @@
       const title = element("h" + level, "room-title", this.name);
       title.tabIndex = -1;
       header.append(title);
+      // "I need urgent help": in the header, so it never scrolls away with the messages.
+      const urgent = element("button", "button urgent-button", TEXT.urgentButton);
+      urgent.type = "button";
+      urgent.hidden = true;
+      // Only the description of the button: hidden, so it is not read twice.
+      const urgentHint = element("span", null, TEXT.urgentHint);
+      urgentHint.id = uid + "-urgent-hint";
+      urgentHint.hidden = true;
+      urgent.setAttribute("aria-describedby", urgentHint.id);
+      // Panes without it (staff pages) do not carry it at all.
+      if (this.options.urgentHelp) header.append(urgent, urgentHint);
       const note = this.options.note === undefined ? TEXT.moderatorNote : this.options.note;
-      if (note) header.append(element("p", "room-note", note));
+      const roomNote = element("p", "room-note", note || "");
+      roomNote.hidden = !note;
+      header.append(roomNote);
+      const presence = element("p", "room-presence");
+      presence.hidden = true;
+      presence.append(
+        element("strong", "room-presence-title", TEXT.presence),
+        " ",
+        element("span", "room-presence-why", TEXT.presenceWhy),
+      );
+      header.append(presence);
 
       const log = element("div", "log");
       log.setAttribute("role", "log");
@@ -472,6 +633,34 @@
       typing.setAttribute("aria-live", "polite");
       const notice = element("p", "notice");
       notice.setAttribute("role", "status");
+      // Said to screen readers only (the panel and the pause are on screen already).
+      const announce = element("p", "visually-hidden");
+      announce.setAttribute("aria-live", "polite");
+
+      // Free help: the crisis resources with a kind note, between the messages and the
+      // composer, so the conversation stays in view.
+      const help = element("section", "help-panel");
+      help.hidden = true;
+      const helpTop = element("div", "help-panel-top");
+      const helpHeading = element(
+        "h" + Math.min(6, level + 1),
+        "help-panel-heading",
+        TEXT.helpHeading,
+      );
+      helpHeading.tabIndex = -1;
+      const helpHide = element("button", "link-button help-panel-hide", TEXT.helpHide);
+      helpHide.type = "button";
+      helpHide.setAttribute("aria-label", TEXT.helpHideName);
+      helpTop.append(helpHeading, helpHide);
+      const helpNote = element("p", "help-panel-note");
+      const helpList = element("div", "help-panel-list");
+      const helpMore = element("p", "help-panel-more", TEXT.helpKeepTalking);
+      // The numbers first: when space is short they stay in view, and the words scroll.
+      help.append(helpTop, helpList, helpNote, helpMore);
+
+      const paused = element("p", "room-paused", TEXT.paused);
+      paused.hidden = true;
+      paused.tabIndex = -1;
 
       const composer = element("form", "composer");
       composer.noValidate = true;
@@ -493,12 +682,24 @@
       const closed = element("p", "room-closed");
       closed.hidden = true;
 
-      root.append(header, log, jump, typing, notice, composer, closed);
+      root.append(header, log, jump, typing, notice, announce, help, paused, composer, closed);
       this.root = root;
       this.header = header;
       this.el = {
         root,
         title,
+        urgent,
+        urgentHint,
+        roomNote,
+        presence,
+        announce,
+        help,
+        helpHeading,
+        helpHide,
+        helpNote,
+        helpList,
+        helpMore,
+        paused,
         log,
         messages,
         loadEarlier,
@@ -524,6 +725,8 @@
       el.log.setAttribute("aria-labelledby", el.title.id);
       el.label.htmlFor = el.input.id;
       el.input.setAttribute("aria-describedby", el.hint.id + " " + el.counter.id);
+      el.help.setAttribute("aria-labelledby", el.helpHeading.id);
+      el.urgent.setAttribute("aria-controls", el.help.id);
     }
 
     _wire() {
@@ -550,6 +753,11 @@
         if (!el.jump.hidden && this._isNearBottom()) el.jump.hidden = true;
       });
       el.messages.addEventListener("click", (event) => this._onMessagesClick(event));
+      el.urgent.addEventListener("click", () => this._askForHelp());
+      el.helpHide.addEventListener("click", () => this.hideHelp({ focus: true }));
+      el.help.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") this.hideHelp({ focus: true });
+      });
 
       const conn = this.conn;
       this._offs = [
@@ -557,6 +765,8 @@
         conn.on("hello", () => {
           this._resendAll();
           this._updateComposer();
+          // Help asked for while nothing got through: try again now the socket is back.
+          if (this._escalating && this._escalating.failed) this._tryEscalate();
         }),
         conn.on("lost", () => {
           this.typers.clear();
@@ -579,6 +789,10 @@
         if (!this.destroyed) fn();
       }, ms);
       this._timers.add(timer);
+    }
+
+    _join() {
+      this.conn.join(this.room, () => this.last, { observe: this.observe });
     }
 
     // State ------------------------------------------------------------------------------------
@@ -663,6 +877,10 @@
         return;
       }
       if (frame.room !== this.room) return;
+      this._handleFrame(frame);
+    }
+
+    _handleFrame(frame) {
       switch (frame.type) {
         case "joined":
           this._onJoined(frame);
@@ -691,6 +909,17 @@
         case "message_removed":
           this._onMessageRemoved(frame);
           break;
+        case "escalated":
+          this._onEscalated(frame);
+          break;
+        case "resources":
+          // Their supporter or a moderator asked for help for this chat: show where help is,
+          // without taking the chat away.
+          if (!this.observe) this.showHelp({ note: frame.note || "", resources: frame.resources });
+          break;
+        case "presence":
+          this._onPresence(frame);
+          break;
         default:
           break;
       }
@@ -718,6 +947,9 @@
         this._fillHole(frame.since, frame.first_seq - 1);
       }
       if (Array.isArray(frame.muted)) this.setMuted(frame.muted);
+      if (typeof frame.moderator_present === "boolean") {
+        this._setModeratorPresent(frame.moderator_present, { quiet: true });
+      }
       this._onHeld(Array.isArray(frame.held) ? frame.held : []);
       if (frame.group && typeof frame.group === "object") this._onGroup(frame.group);
       if (this.replayLeft > 0) this._quietUntilReplayed();
@@ -791,6 +1023,10 @@
         if (!text) text = frame.status === "masked" ? NOTES.masked : DANGER_NOTE;
         this.notes.set(frame.seq, { text, resources });
         this._refreshMessage(frame.seq);
+        // Someone who may be in danger: the same free help as "I need urgent help" gives,
+        // beside the conversation, which carries on.
+        // Its note is under the message already; the panel says it briefly.
+        if (frame.escalate === true) this.showHelp({ note: TEXT.helpAfterDanger, resources });
       }
       const item = this._findPending(frame.client_msg_id);
       if (!item) return; // its message arrived first and settled it
@@ -821,11 +1057,22 @@
       const item = this._findPending(frame.client_msg_id);
       if (frame.code === "rate_limited") return; // see _onRateLimited
       if (!item && frame.room !== this.room) return;
-      if (item && frame.code === "group_closed") {
-        // Kept, and sent with the same id once the group opens (a `group` frame).
+      if (item && (frame.code === "group_closed" || frame.code === "session_paused")) {
+        // Kept, and sent with the same id once the group opens (a `group` frame) or the chat
+        // carries on (a `session` frame with `paused: false`).
         item.state = "waiting";
+        item.waitFor = frame.code === "group_closed" ? "group" : "pause";
         item.note = kindError(frame.code);
         this._store.changed(item);
+        if (frame.code === "session_paused") this._setPaused(true);
+      } else if (item && frame.code === "read_only") {
+        item.state = "failed";
+        item.note = kindError(frame.code);
+        this._store.changed(item);
+      } else if (!item && !frame.client_msg_id) {
+        // Not about a message: the answer to `escalate` (refused, or failed on the server), or
+        // to a `typing`, `whisper` or `join` (whispers show their own; the rest pass).
+        if (this._escalateWaiters.size) this._escalatedFailed(frame);
       } else if (item && FINAL_SEND_ERRORS.has(frame.code)) {
         item.state = "failed";
         item.note = kindError(frame.code, this.conn.limits.body_max_chars);
@@ -861,14 +1108,34 @@
     _onSession(frame) {
       this.session = frame;
       if (frame.state === "ended") this._ended();
+      if (typeof frame.paused === "boolean") this._setPaused(frame.paused && frame.state !== "ended");
       this._hook("onSession", frame, this);
+    }
+
+    // A moderator paused the chat (or let it carry on): the composer waits, keeping its text.
+    _setPaused(paused) {
+      const was = this.paused;
+      this.paused = Boolean(paused);
+      if (was !== this.paused) {
+        this._renderChrome();
+        if (this.paused) Peerchat.dom.say(this.el.announce, TEXT.paused);
+        else if (this._joinedOnce) this.showNotice(TEXT.resumed);
+      }
+      if (this.paused) return;
+      for (const item of this._pending()) {
+        if (item.state !== "waiting" || item.waitFor !== "pause") continue;
+        item.state = "sending";
+        item.waitFor = null;
+        this._store.changed(item);
+        this._sendPending(item);
+      }
     }
 
     _onGroup(frame) {
       this.group = frame;
       if (frame.open !== true) return;
       for (const item of this._pending()) {
-        if (item.state !== "waiting") continue;
+        if (item.state !== "waiting" || item.waitFor === "pause") continue;
         item.state = "sending";
         this._store.changed(item);
         this._sendPending(item);
@@ -880,7 +1147,8 @@
       for (const seq of frame.seqs) {
         const message = this.messages.get(seq);
         if (!message || message.removed) continue;
-        this.messages.set(seq, { ...message, body: "", removed: true });
+        const by = frame.by === "moderator" ? "moderator" : "sender";
+        this.messages.set(seq, { ...message, body: "", removed: true, removed_by: by });
         this.notes.delete(seq);
         this._refreshMessage(seq);
       }
@@ -909,6 +1177,162 @@
         this.unread += 1;
         this._hook("onActivity", this, frame);
       }
+    }
+
+    // Moderators in the room ---------------------------------------------------------------------
+
+    _onPresence(frame) {
+      if (typeof frame.moderator_present === "boolean") {
+        this._setModeratorPresent(frame.moderator_present, { quiet: Boolean(frame.joined) });
+      }
+      // Only a moderator who takes part openly is named; an observer never is.
+      for (const [key, verb] of [
+        ["joined", "joined the chat"],
+        ["left", "left the chat"],
+      ]) {
+        const who = frame[key];
+        if (who && typeof who.handle === "string" && who.handle) {
+          this._addEvent(personName(who) + " " + verb);
+        }
+      }
+    }
+
+    _setModeratorPresent(present, { quiet = false } = {}) {
+      const was = this.moderatorPresent;
+      this.moderatorPresent = Boolean(present);
+      if (was === this.moderatorPresent) return;
+      this._renderChrome();
+      if (this.moderatorPresent && !quiet && !this.observe) {
+        Peerchat.dom.say(this.el.announce, TEXT.presence + " " + TEXT.presenceWhy);
+      }
+    }
+
+    // A quiet line in the message list, after the newest message.
+    _addEvent(text) {
+      const event = { after: this.last, text };
+      this._events.push(event);
+      const stick = this._isNearBottom();
+      const list = this.el.messages;
+      const node = this._eventElement(event);
+      let before = null;
+      for (let child = list.lastElementChild; child; child = child.previousElementSibling) {
+        if (child.dataset.pending || positionOf(child) > positionOf(node)) before = child;
+        else break;
+      }
+      list.insertBefore(node, before);
+      this.el.logEmpty.hidden = true;
+      if (stick && this.visible) this._scrollToBottom();
+    }
+
+    _eventElement(event) {
+      const node = element("li", "message-event", event.text);
+      node.dataset.after = String(event.after);
+      return node;
+    }
+
+    // Asking for urgent help, and the free-help panel ----------------------------------------------
+
+    _askForHelp() {
+      if (this.observe) return;
+      const onItsWay = this._escalating && !this._escalating.failed;
+      if (!onItsWay) {
+        if (this._escalating) window.clearTimeout(this._escalating.timer);
+        this._escalating = { note: "", attempt: 0, timer: null, failed: false };
+        this.help.state = "sending";
+      }
+      // The numbers come at once; the team's answer follows.
+      this.showHelp({ focus: true });
+      if (!onItsWay) this._tryEscalate();
+    }
+
+    async _tryEscalate() {
+      const asking = this._escalating;
+      if (!asking || this.destroyed) return;
+      window.clearTimeout(asking.timer);
+      asking.failed = false;
+      try {
+        await this.escalate(asking.note);
+        if (this._escalating === asking) this._escalating = null;
+      } catch (error) {
+        if (this._escalating !== asking || this.destroyed) return;
+        if (this.conn.signedOut || (error && error.code === "room_not_found")) {
+          this._escalating = null;
+          this.help.state = "gone";
+          this._renderHelp();
+          return;
+        }
+        asking.failed = true;
+        this.help.state = "retrying";
+        this._renderHelp();
+        const wait = ESCALATE_RETRY_MS[Math.min(asking.attempt, ESCALATE_RETRY_MS.length - 1)];
+        asking.attempt += 1;
+        asking.timer = window.setTimeout(() => this._tryEscalate(), wait);
+      }
+    }
+
+    // The socket's answer to `escalate`: an `escalated` frame for this room, an error, or nothing.
+    _escalatedAnswer() {
+      return new Promise((resolve, reject) => {
+        const waiter = { resolve, reject, timer: null };
+        waiter.timer = window.setTimeout(() => {
+          this._escalateWaiters.delete(waiter);
+          const error = new Error("No answer");
+          error.code = "timeout";
+          reject(error);
+        }, ESCALATE_SOCKET_WAIT_MS);
+        this._escalateWaiters.add(waiter);
+      });
+    }
+
+    _escalatedFailed(frame) {
+      if (frame.code === "not_joined") return;
+      const error = new Error(frame.detail || frame.code);
+      error.code = frame.code;
+      for (const waiter of this._escalateWaiters) {
+        window.clearTimeout(waiter.timer);
+        waiter.reject(error);
+      }
+      this._escalateWaiters.clear();
+    }
+
+    _onEscalated(frame) {
+      this.escalation = frame;
+      for (const waiter of this._escalateWaiters) {
+        window.clearTimeout(waiter.timer);
+        waiter.resolve(frame);
+      }
+      this._escalateWaiters.clear();
+      if (this._escalating && this._escalating.timer) window.clearTimeout(this._escalating.timer);
+      this._escalating = null;
+      const resources = cleanResources(frame.resources);
+      // A seeker's page answers with the panel (the same words however often it is pressed);
+      // staff pages show the escalation's state their own way (`onFrame`).
+      if (this.options.urgentHelp || resources.length) {
+        this.help.state = "";
+        this.showHelp({ note: frame.note || TEXT.helpAsked, resources, focus: false });
+      }
+    }
+
+    _fallbackResources() {
+      return cleanResources(this.options.resources);
+    }
+
+    _renderHelp() {
+      const el = this.el;
+      const help = this.help;
+      el.help.hidden = !help.shown;
+      this.root.dataset.help = help.shown ? "shown" : "hidden";
+      if (!help.shown) return;
+      let note = help.note || TEXT.helpAsked;
+      if (help.state === "sending") note = TEXT.helpSending;
+      else if (help.state === "retrying") note = TEXT.helpRetrying;
+      else if (help.state === "gone") note = TEXT.helpGone;
+      if (el.helpNote.textContent !== note) el.helpNote.textContent = note;
+      el.help.dataset.state = help.state || "shown";
+      const list = resourceList(help.resources, "help-panel-resources", { colon: false });
+      el.helpList.replaceChildren(...(list ? [list] : []));
+      // The server's notes already say the chat goes on; our own words need saying here.
+      el.helpMore.hidden = /keep talking/i.test(note) || help.state === "gone";
     }
 
     // HTTP paging ------------------------------------------------------------------------------
@@ -989,9 +1413,15 @@
 
     _renderAll() {
       const ordered = Array.from(this.messages.values()).sort((a, b) => a.seq - b.seq);
+      const items = ordered.map((frame) => this._messageElement(frame));
+      for (const event of this._events) {
+        const node = this._eventElement(event);
+        const at = items.findIndex((other) => positionOf(other) > positionOf(node));
+        items.splice(at < 0 ? items.length : at, 0, node);
+      }
       this._quietly(() => {
         this.el.messages.replaceChildren(
-          ...ordered.map((frame) => this._messageElement(frame)),
+          ...items,
           ...this._pending().map((item) => this._pendingElement(item)),
         );
       });
@@ -1004,7 +1434,8 @@
     // The parts around the messages: empty state, paging, composer or closed note.
     _renderChrome() {
       const el = this.el;
-      const hasAny = this.messages.size > 0 || this._pending().length > 0;
+      const hasAny =
+        this.messages.size > 0 || this._pending().length > 0 || this._events.length > 0;
       el.logEmpty.hidden = hasAny;
       const canTalk = !this.gone && this.closedText === null && !this.readOnly;
       el.logEmpty.textContent = !(this._joinedOnce || this.gone)
@@ -1029,6 +1460,21 @@
         el.typing.textContent = "";
         if (hadFocus) el.title.focus();
       }
+      // Paused by a moderator: the composer keeps its text but cannot send until it carries on.
+      // Moderators who joined openly may still write (to say why).
+      const paused = this._pausedForMe() && !noComposer;
+      el.paused.hidden = !paused;
+      if (el.input.disabled !== paused) {
+        el.input.disabled = paused;
+        if (paused && hadFocus) el.paused.focus();
+      }
+      const open = !this.gone && this.closedText === null && !this.observe;
+      el.urgent.hidden = !(this.options.urgentHelp && open);
+      // For the people being looked after; a moderator's own panes do not need telling.
+      el.presence.hidden = !(this.moderatorPresent && !this.observe && !this._staffReader());
+      // The marker says what the general note says, and more: one of them is enough.
+      el.roomNote.hidden = !el.roomNote.textContent || !el.presence.hidden;
+      this.root.dataset.paused = String(paused);
       this.root.dataset.state = this.gone
         ? "gone"
         : this.closedText !== null
@@ -1050,11 +1496,13 @@
       if (!Number.isNaN(date.getTime())) time.title = fullDate.format(date);
 
       if (frame.removed) {
-        // The sender deleted their data: the message keeps its place, without words or name.
+        // Its sender deleted their data, or a moderator took it out: the message keeps its
+        // place, without words or name, and without blame.
         item.classList.add("message--removed");
         const meta = element("p", "message-meta");
         meta.append(time);
-        item.append(meta, element("p", "message-body", TEXT.removed));
+        const text = frame.removed_by === "moderator" ? TEXT.removedByModerator : TEXT.removed;
+        item.append(meta, element("p", "message-body", text));
         return item;
       }
       if (!mine && this.muted.has(sender.handle) && !this.revealed.has(frame.seq)) {
@@ -1071,9 +1519,11 @@
 
       const meta = element("p", "message-meta");
       meta.append(element("span", "message-sender", mine ? "You" : sender.handle || "Someone"));
-      if (!mine && (sender.role === "supporter" || sender.role === "moderator")) {
+      const named = String(sender.handle || "").includes("(" + sender.role + ")");
+      if (!mine && (sender.role === "supporter" || sender.role === "moderator") && !named) {
         meta.append(element("span", "message-role", sender.role));
       }
+      if (sender.role === "moderator") item.classList.add("message--moderator");
       meta.append(time);
       const warning = typeof frame.content_warning === "string" ? frame.content_warning : "";
       if (warning && !mine && !this.revealedWarnings.has(frame.seq)) {
@@ -1090,6 +1540,7 @@
         return item;
       }
       item.append(meta, element("p", "message-body", frame.body));
+      this._appendActions(item, frame);
       if (!mine) return item;
       // Only the sender sees why the filter changed anything: the server's words if the ack
       // brought them, else ours.
@@ -1100,6 +1551,31 @@
         item.append(element("p", "message-note message-note--quiet", TEXT.warnedMine));
       }
       return item;
+    }
+
+    // What the page offers to do with a message (`messageActions`), e.g. a moderator's "Remove".
+    _appendActions(item, frame) {
+      const make = this.options.messageActions;
+      if (typeof make !== "function") return;
+      let actions = [];
+      try {
+        actions = make(frame, this) || [];
+      } catch (error) {
+        window.setTimeout(() => {
+          throw error;
+        });
+        return;
+      }
+      const row = element("p", "message-actions message-tools");
+      for (const action of Array.isArray(actions) ? actions : []) {
+        if (!action || !action.label || typeof action.onClick !== "function") continue;
+        const control = element("button", "link-button", String(action.label));
+        control.type = "button";
+        if (action.ariaLabel) control.setAttribute("aria-label", String(action.ariaLabel));
+        control.addEventListener("click", (event) => action.onClick(frame, event, this));
+        row.append(control);
+      }
+      if (row.childElementCount) item.append(row);
     }
 
     _onMessagesClick(event) {
@@ -1132,7 +1608,7 @@
       const node = this._messageElement(frame);
       let before = null;
       for (let child = list.lastElementChild; child; child = child.previousElementSibling) {
-        if (child.dataset.pending || Number(child.dataset.seq) > frame.seq) before = child;
+        if (child.dataset.pending || positionOf(child) > frame.seq) before = child;
         else break;
       }
       list.insertBefore(node, before);
@@ -1252,7 +1728,22 @@
     // The composer -----------------------------------------------------------------------------
 
     _canSend() {
-      return !(this.gone || this.closedText !== null || this.readOnly || this.conn.signedOut);
+      return !(
+        this.gone ||
+        this.closedText !== null ||
+        this.readOnly ||
+        this._pausedForMe() ||
+        this.conn.signedOut
+      );
+    }
+
+    _staffReader() {
+      return this.conn.role === "moderator" || this.conn.role === "admin";
+    }
+
+    // A pause stops the seeker and the supporter; moderators in the room may still write.
+    _pausedForMe() {
+      return this.paused && !this._staffReader();
     }
 
     _updateComposer() {
