@@ -35,15 +35,18 @@ def forwards(apps, schema_editor):
     now = timezone.now()
     for kind, words in WORDS.items():
         previous = Agreement.objects.filter(kind=kind, version=1).first()
-        if previous is None or Agreement.objects.filter(kind=kind, version=2).exists():
+        if previous is None:
             continue
-        Agreement.objects.create(
+        # get_or_create: the tests restore these rows from several threads at once.
+        Agreement.objects.get_or_create(
             kind=kind,
             version=2,
-            title=previous.title,
-            body=previous.body,
-            confidentiality=CONFIDENTIALITY.format(**words).strip(),
-            published_at=now,
+            defaults={
+                "title": previous.title,
+                "body": previous.body,
+                "confidentiality": CONFIDENTIALITY.format(**words).strip(),
+                "published_at": now,
+            },
         )
 
 
