@@ -254,6 +254,31 @@ SUPPORT = {
     ),
 }
 
+# Supervision and debriefs (docs/operations.md, "Supervision"). Training modules required per
+# level, and how long each stays valid, are records (TrainingModule) that admins edit.
+SUPERVISION = {
+    # A supporter is due supervision this many weeks after their last one (or after joining).
+    "INTERVAL_WEEKS_BY_LEVEL": env.json(
+        "SUPERVISION_INTERVAL_WEEKS_BY_LEVEL", default={"trainee": 4, "peer": 4, "senior": 6}
+    ),
+    # Warnings start this many days before supervision falls due (page and reminders).
+    "WARN_DAYS": env.int("SUPERVISION_WARN_DAYS", default=7),
+    # Training renewal reminders this many days before a required module expires.
+    "TRAINING_REMIND_DAYS": env.list("SUPERVISION_TRAINING_REMIND_DAYS", cast=int, default=[30, 7]),
+    # Reminders of a booked supervision or debrief, this many minutes before it starts.
+    "REMINDER_LEAD_MINUTES": env.list(
+        "SUPERVISION_REMINDER_LEAD_MINUTES", cast=int, default=[1440, 60]
+    ),
+    # The longest exception to a gate a supervisor may grant.
+    "EXCEPTION_MAX_DAYS": env.int("SUPERVISION_EXCEPTION_MAX_DAYS", default=14),
+    # Occurrences of a recurring slot are made this far ahead (the worker's scan makes more).
+    "SERIES_HORIZON_DAYS": env.int("SUPERVISION_SERIES_HORIZON_DAYS", default=84),
+    # A check-in is asked for after shifts that ended within this many days.
+    "CHECKIN_WINDOW_DAYS": env.int("SUPERVISION_CHECKIN_WINDOW_DAYS", default=3),
+    # How often the worker's supervision scan runs (reminders, series, missed deadlines).
+    "SCAN_MINUTES": env.int("SUPERVISION_SCAN_MINUTES", default=60),
+}
+
 # The worker that runs durable jobs: `manage.py run_worker` (docs/operations.md, "Worker and
 # durable jobs").
 WORKER = {

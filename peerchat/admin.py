@@ -3,16 +3,34 @@ from django.contrib.auth.admin import UserAdmin
 
 from peerchat.models import (
     Agreement,
+    Booking,
     Debrief,
+    GateException,
     GroupMeeting,
     Membership,
     Room,
     Shift,
+    SlotSeries,
+    SupervisionSlot,
+    SupporterProfile,
     TrainingModule,
     TrainingRecord,
     User,
 )
 from peerchat.services.rooms import room_member_remove
+from peerchat.services.users import staff_user_deactivate
+
+
+class SupporterProfileInline(admin.StackedInline):
+    """Who supervises a supporter (the one person besides them who reads their check-ins)."""
+
+    model = SupporterProfile
+    fk_name = "user"
+    fields = ("supervisor",)
+    autocomplete_fields = ("supervisor",)
+    can_delete = False
+    extra = 0
+    max_num = 1
 
 
 @admin.register(User)
@@ -28,6 +46,30 @@ class PeerchatUserAdmin(UserAdmin):
         *UserAdmin.add_fieldsets,
         ("Peer support", {"fields": ("role", "supporter_level", "handle")}),
     )
+    inlines = (SupporterProfileInline,)
+    actions = ("close_accounts",)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None and obj.role == User.Role.SUPPORTER else ()
+
+    def save_model(self, request, obj, form, change):
+        """Closing an account (unticking "active") goes through the service: off shift,
+        bookings given up, and the supervisors and supporters affected told."""
+        closing = change and "is_active" in form.changed_data and not obj.is_active
+        if closing and obj.role != User.Role.SEEKER:
+            obj.is_active = True
+            super().save_model(request, obj, form, change)
+            staff_user_deactivate(user=obj, by=request.user)
+            return
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Close the selected staff accounts")
+    def close_accounts(self, request, queryset):
+        closed = 0
+        for user in queryset.filter(is_active=True).exclude(role=User.Role.SEEKER):
+            staff_user_deactivate(user=user, by=request.user)
+            closed += 1
+        self.message_user(request, f"Closed {closed} account(s); their bookings were released.")
 
 
 class MembershipInline(admin.TabularInline):
@@ -136,3 +178,66 @@ class DebriefAdmin(admin.ModelAdmin):
     search_fields = ("supporter__handle", "supporter__username")
     readonly_fields = ("supporter", "escalation", "created_at")
     date_hierarchy = "due_by"
+
+
+class BookingInline(admin.TabularInline):
+    model = Booking
+    fields = ("supporter", "purpose", "state", "automatic", "created_at", "cancel_reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SupervisionSlot)
+class SupervisionSlotAdmin(admin.ModelAdmin):
+    """Supervision times. Publish, cancel and book them on the supervision pages (which tell
+    the people affected); here they are for looking up."""
+
+    list_display = ("supervisor", "starts_at", "kind", "capacity", "purpose", "state")
+    list_filter = ("state", "kind", "purpose")
+    search_fields = ("supervisor__handle",)
+    date_hierarchy = "starts_at"
+    inlines = (BookingInline,)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SlotSeries)
+class SlotSeriesAdmin(admin.ModelAdmin):
+    list_display = ("supervisor", "rrule", "first_starts_at", "time_zone", "ended_at")
+    readonly_fields = ("made_until",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(GateException)
+class GateExceptionAdmin(admin.ModelAdmin):
+    """Exceptions supervisors granted to the gates on new shifts: the record, read-only."""
+
+    list_display = ("supporter", "gate", "granted_by", "starts_at", "expires_at", "revoked_at")
+    list_filter = ("gate",)
+    search_fields = ("supporter__handle",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# ShiftCheckIn is deliberately not registered: a check-in is for the supporter and their own
+# supervisor only (DESIGN.md §9), not for everyone with admin access.

@@ -40,6 +40,7 @@ from peerchat.models import (
 )
 from peerchat.selectors import membership_get
 from peerchat.services.sessions import session_mark_escalated
+from peerchat.services.supervision.debriefs import debrief_jobs_enqueue
 
 STAFF_ROLES = ("moderator", "admin")
 NOTE_MAX_CHARS = 2000
@@ -286,9 +287,12 @@ def _supporters_after(escalation: Escalation, *, room: Room, session, by, now) -
     due_by = now + timedelta(hours=settings.ESCALATIONS["DEBRIEF_DUE_HOURS"])
     pause_until = now + timedelta(minutes=settings.SUPPORT["ESCALATION_PAUSE_MINUTES"])
     for supporter_id in sorted(supporter_ids):
-        Debrief.objects.get_or_create(
+        debrief, created = Debrief.objects.get_or_create(
             supporter_id=supporter_id, escalation=escalation, defaults={"due_by": due_by}
         )
+        if created:
+            # The worker books the earliest fitting time and watches the deadline.
+            debrief_jobs_enqueue(debrief)
     SupporterProfile.objects.filter(user_id__in=supporter_ids, paused_until__isnull=True).update(
         paused_until=pause_until
     )

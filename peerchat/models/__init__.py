@@ -3,6 +3,17 @@
 from peerchat.models.accounts import Membership, Message, Room, User, UserManager
 from peerchat.models.groups import GroupMeeting, Mute
 from peerchat.models.safety import SafetyPlan, SafetyPlanShare
+from peerchat.models.supervision import (
+    Booking,
+    CalendarFeed,
+    GateException,
+    ShiftCheckIn,
+    SlotKind,
+    SlotPurpose,
+    SlotSeries,
+    StaffNotice,
+    SupervisionSlot,
+)
 from peerchat.models.support import (
     Agreement,
     AgreementAcceptance,
@@ -23,8 +34,11 @@ from peerchat.models.supporters import (
 __all__ = [
     "Agreement",
     "AgreementAcceptance",
+    "Booking",
+    "CalendarFeed",
     "Debrief",
     "Feedback",
+    "GateException",
     "GroupMeeting",
     "HandoverNote",
     "Membership",
@@ -35,6 +49,12 @@ __all__ = [
     "SafetyPlan",
     "SafetyPlanShare",
     "Shift",
+    "ShiftCheckIn",
+    "SlotKind",
+    "SlotPurpose",
+    "SlotSeries",
+    "StaffNotice",
+    "SupervisionSlot",
     "SupportRequest",
     "SupportSession",
     "SupporterProfile",

@@ -23,6 +23,14 @@ class SupporterProfile(models.Model):
     paused_until = models.DateTimeField(null=True, blank=True)
     # When they were last given a chat: the longest-idle supporter is matched first.
     last_assigned_at = models.DateTimeField(null=True, blank=True)
+    # Their supervisor: the one person besides them who reads their after-shift check-ins.
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="supervisees",
+    )
 
     def __str__(self):
         return f"supporter profile of {self.user}"
@@ -83,7 +91,8 @@ class TrainingRecord(models.Model):
 class Debrief(models.Model):
     """A debrief a supporter is due with a supervisor, after an escalation in their chat.
 
-    The escalation flow creates it; the supervision issue books and records it.
+    The escalation flow creates it; the worker books the earliest fitting slot
+    (`peerchat.services.supervision.debriefs`), and the supervisor records it as held.
     """
 
     class State(models.TextChoices):
@@ -101,6 +110,10 @@ class Debrief(models.Model):
     due_by = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When supervisors were told the deadline passed without a debrief (once).
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    # When supervisors were told no time before the deadline was free (once).
+    no_time_told_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["due_by"]

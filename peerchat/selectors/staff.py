@@ -7,6 +7,7 @@ from django.utils import timezone
 from peerchat.frames import utc
 from peerchat.models import Debrief, SupporterProfile, User
 from peerchat.selectors import support as support_selectors
+from peerchat.selectors.supervision import gate_status, supervision_status
 from peerchat.selectors.supporters import (
     capacity_for,
     next_shift_start,
@@ -26,6 +27,8 @@ def staff_status(*, user: User, now: datetime) -> dict:
     me = pool.get(user.pk)
     sessions = support_selectors.sessions_for_supporter(supporter=user)
     paused_until = profile.paused_until if profile else None
+    gate = gate_status(user=user, now=now)
+    supervision = supervision_status(user=user, now=now)
     return {
         "handle": user.handle,
         "role": user.role,
@@ -40,7 +43,20 @@ def staff_status(*, user: User, now: datetime) -> dict:
         "shift": {"starts_at": utc(shift.starts_at), "ends_at": utc(shift.ends_at)}
         if on_shift
         else None,
-        "can_start_shift": scheduled is not None and training.ok and not on_shift,
+        "can_start_shift": scheduled is not None and gate.may_start and not on_shift,
+        # Supervision (DESIGN.md §9): overdue blocks new shifts; warnings come in advance.
+        "supervision": {
+            "state": supervision.state,
+            "due_at": utc(supervision.due_at),
+            "booked_at": utc(supervision.next_booking.slot.starts_at)
+            if supervision.next_booking
+            else None,
+        },
+        "gate": {
+            "may_start": gate.may_start,
+            "blocks": [{"code": code, "detail": detail} for code, detail in gate.blocks],
+            "warnings": gate.warnings,
+        },
         "scheduled_now": {"starts_at": utc(scheduled.starts_at), "ends_at": utc(scheduled.ends_at)}
         if scheduled
         else None,

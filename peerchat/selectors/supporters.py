@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 
 from peerchat.models import (
+    GateException,
     Shift,
     SupporterProfile,
     SupportSession,
@@ -151,6 +152,8 @@ def supporters_on_shift(*, now: datetime) -> dict[int, Candidate]:
     )
     today = now.date()
     pool = {}
+    profiles = list(profiles)
+    excepted = training_excepted(user_ids=[p.user_id for p in profiles], now=now)
     for profile in profiles:
         status = training_status(user=profile.user, today=today)
         pool[profile.user_id] = Candidate(
@@ -159,7 +162,23 @@ def supporters_on_shift(*, now: datetime) -> dict[int, Candidate]:
             active=profile.active,
             paused_until=profile.paused_until,
             last_assigned_at=profile.last_assigned_at,
-            trained=status.ok,
+            # A supervisor's recorded exception lets them take chats while training is renewed.
+            trained=status.ok or profile.user_id in excepted,
             missing_training=status.missing,
         )
     return pool
+
+
+def training_excepted(*, user_ids: list[int], now: datetime) -> set[int]:
+    """Supporters with a live exception for training to renew (`GateException`)."""
+    if not user_ids:
+        return set()
+    return set(
+        GateException.objects.filter(
+            supporter_id__in=user_ids,
+            gate=GateException.Gate.TRAINING,
+            starts_at__lte=now,
+            expires_at__gt=now,
+            revoked_at__isnull=True,
+        ).values_list("supporter_id", flat=True)
+    )

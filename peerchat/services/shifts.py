@@ -7,7 +7,8 @@ from django.utils import formats, timezone
 
 from peerchat.errors import Conflict, Forbidden
 from peerchat.models import Shift, SupporterProfile, User
-from peerchat.selectors.supporters import next_shift_start, shift_scheduled_now, training_status
+from peerchat.selectors.supervision import gate_status
+from peerchat.selectors.supporters import next_shift_start, shift_scheduled_now
 from peerchat.services.queue import matching_run_locked, queue_changed, queue_lock
 
 
@@ -17,7 +18,12 @@ def supporter_profile_get(*, user: User) -> SupporterProfile:
 
 
 def shift_start(*, supporter: User, now: datetime | None = None) -> Shift:
-    """Go on the shift scheduled now, if required training is valid; start taking chats."""
+    """Go on the shift scheduled now, unless a gate is shut; start taking chats.
+
+    Gates: required training valid, supervision not overdue (a supervisor's recorded
+    exception lifts either for a while). Going back on after a break within the same
+    shift is not a new shift, so it is never refused by a gate that closed meanwhile.
+    """
     if supporter.role != User.Role.SUPPORTER:
         raise Forbidden("Only supporters go on shift.")
     with transaction.atomic():
@@ -36,15 +42,11 @@ def shift_start(*, supporter: User, now: datetime | None = None) -> Shift:
             else:
                 when = " You have no shifts scheduled; ask your coordinator."
             raise Conflict("You don't have a shift scheduled now." + when, code="no_shift_now")
-        status = training_status(user=supporter, today=timezone.localdate(now))
-        if not status.ok:
-            raise Conflict(
-                "Your training needs renewing before you can take chats: "
-                + ", ".join(status.missing)
-                + ".",
-                code="training_required",
-            )
         if shift.started_at is None:
+            gate = gate_status(user=supporter, now=now)
+            if not gate.may_start:
+                code, detail = gate.blocks[0]
+                raise Conflict(detail, code=code)
             shift.started_at = now
         # Back from a break: the shift runs on (its record keeps first on and last off).
         shift.ended_at = None

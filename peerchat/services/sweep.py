@@ -14,6 +14,7 @@ from peerchat.services.groups import groups_close_finished
 from peerchat.services.queue import matching_run, support_request_leave
 from peerchat.services.sessions import session_end
 from peerchat.services.shifts import shifts_close_finished
+from peerchat.services.supervision.reminders import scan_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ def support_sweep(*, now: datetime | None = None) -> SweepResult:
     if SupportRequest.objects.filter(state=SupportRequest.State.WAITING).exists():
         matched = len(matching_run(now=now))
     presences_ended = presence_sweep(now=now)
+    # Supervision's periodic work (reminders, recurring slots) runs in the worker.
+    scan_ensure(now=now)
     result = SweepResult(gone, ended, closed, groups_closed, matched, presences_ended)
     if any(dataclasses.astuple(result)):
         logger.info("support sweep: %s", result)

@@ -52,3 +52,26 @@ def staff_user_upsert(
     user.full_clean()
     user.save()
     return user
+
+
+def staff_user_deactivate(*, user: User, by: User | None = None) -> User:
+    """Close a staff account: off shift, bookings given up, their own supervision times cancelled.
+
+    Everyone affected is told: supervisors that places came free (the times stay open for
+    others), supporters booked with a supervisor who leaves that their time is cancelled (a
+    debrief among them is booked again elsewhere by the worker).
+    """
+    from peerchat.services.shifts import shift_end
+    from peerchat.services.supervision.bookings import bookings_release_for_deactivated
+    from peerchat.services.supervision.slots import slots_cancel_for_deactivated
+
+    if user.role == User.Role.SEEKER:
+        raise ValueError("seekers delete their data instead (seeker_data)")
+    if user.role == User.Role.SUPPORTER:
+        shift_end(supporter=user)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        bookings_release_for_deactivated(supporter=user)
+        slots_cancel_for_deactivated(supervisor=user, by=by)
+    return user

@@ -3,21 +3,28 @@
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from peerchat.models import (
+    Booking,
     GroupMeeting,
     Membership,
     Room,
     Shift,
+    SlotKind,
+    SupervisionSlot,
+    SupporterProfile,
     TrainingModule,
     TrainingRecord,
     User,
 )
+from peerchat.selectors.supervision import supervision_status
 from peerchat.services.groups import group_meeting_create
 from peerchat.services.rooms import room_create, room_member_add
+from peerchat.services.supervision.slots import SlotSpec, slot_publish
 from peerchat.services.users import staff_user_upsert
 
 DEMO_ROOM_NAME = "Demo group room"
@@ -87,6 +94,9 @@ class Command(BaseCommand):
             for user in supporters:
                 _demo_training(user)
             meeting = _demo_group(facilitator=next(u for u in supporters if u.handle == "Sam"))
+            supervisor = next(u for u, _ in users if u.role == User.Role.MODERATOR)
+            senior = next(u for u in supporters if u.handle == "Sam")
+            slots = _demo_supervision(supervisor=supervisor, senior=senior, supporters=supporters)
 
         self.stdout.write("Demo accounts (sign in at /accounts/login/):")
         self.stdout.write(f"  {'username':<12} {'role':<10} {'level':<8} handle")
@@ -104,6 +114,10 @@ class Command(BaseCommand):
         self.stdout.write(
             "Supporters have a shift scheduled now (until "
             f"{end:%H:%M}) and current training: sign in and press 'Start shift'."
+        )
+        self.stdout.write(
+            f"Supervision: Kai supervises the supporters, and Sam may supervise too; {slots} open "
+            "supervision times are published (My schedule, Supervision)."
         )
         self.stdout.write(
             f"Demo group: '{meeting.title}', facilitated by Sam, "
@@ -148,3 +162,67 @@ def _demo_group(*, facilitator: User) -> GroupMeeting:
         max_members=8,
         facilitator=facilitator,
     )
+
+
+def _demo_supervision(*, supervisor: User, senior: User, supporters: list[User]) -> int:
+    """Kai supervises the others and publishes times; Sam may supervise. Nobody is overdue.
+
+    Times start after the demo shifts end (a supporter can't be in supervision on shift), so
+    a debrief after a demo escalation is booked into one of them. Returns the open times.
+    """
+    senior.user_permissions.add(Permission.objects.get(codename="supervise"))
+    now = timezone.now()
+    for user in supporters:
+        profile, _ = SupporterProfile.objects.get_or_create(user=user)
+        if profile.supervisor_id is None:
+            profile.supervisor = supervisor
+            profile.save(update_fields=["supervisor"])
+        if supervision_status(user=user, now=now).overdue:
+            # Re-running the demo weeks later: record a supervision a week ago, so the demo
+            # supporters can still go on shift.
+            held = SupervisionSlot.objects.create(
+                supervisor=supervisor,
+                starts_at=now - timedelta(days=7),
+                ends_at=now - timedelta(days=7) + timedelta(minutes=45),
+                kind=SlotKind.ONE_TO_ONE,
+            )
+            Booking.objects.create(
+                slot=held,
+                supporter=user,
+                purpose=Booking.Purpose.SUPERVISION,
+                state=Booking.State.ATTENDED,
+                created_at=held.starts_at,
+            )
+    open_times = SupervisionSlot.objects.filter(
+        supervisor=supervisor, state=SupervisionSlot.State.OPEN, starts_at__gt=now
+    )
+    if not open_times.exists():
+        # 10:00 on the first day after the demo shifts (12 hours from now) end.
+        day = timezone.localtime(now + timedelta(hours=12)).replace(tzinfo=None)
+        after_shifts = day.replace(hour=10, minute=0, second=0, microsecond=0)
+        if after_shifts < day:
+            after_shifts += timedelta(days=1)
+        for hours in (0, 1, 28):
+            slot_publish(
+                supervisor=supervisor,
+                spec=SlotSpec(
+                    starts_local=after_shifts + timedelta(hours=hours),
+                    duration_minutes=45,
+                    location="Video call: the link comes by email",
+                ),
+                now=now,
+            )
+        slot_publish(
+            supervisor=supervisor,
+            spec=SlotSpec(
+                starts_local=after_shifts + timedelta(days=2, hours=8),
+                duration_minutes=60,
+                kind=SlotKind.GROUP,
+                capacity=6,
+                purpose="supervision",
+                location="Group room, first floor",
+                rrule="FREQ=WEEKLY;COUNT=6",
+            ),
+            now=now,
+        )
+    return open_times.count()
