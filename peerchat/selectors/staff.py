@@ -43,7 +43,10 @@ def staff_status(*, user: User, now: datetime) -> dict:
         "shift": {"starts_at": utc(shift.starts_at), "ends_at": utc(shift.ends_at)}
         if on_shift
         else None,
-        "can_start_shift": scheduled is not None and gate.may_start and not on_shift,
+        # Back on after a break within a shift is not a new shift: the gates don't apply.
+        "can_start_shift": scheduled is not None
+        and not on_shift
+        and (gate.may_start or scheduled.started_at is not None),
         # Supervision (DESIGN.md §9): overdue blocks new shifts; warnings come in advance.
         "supervision": {
             "state": supervision.state,

@@ -64,7 +64,9 @@ def debrief_book_earliest(*, debrief_id: int, now: datetime | None = None) -> Bo
                 automatic=True,
                 now=now,
             )
-        except Conflict:
+        except Conflict as refused:
+            if refused.code == "debrief_already_booked":
+                return None  # another worker booked it a moment ago
             continue  # taken a moment ago by someone else: try the next time
         notice_send(
             recipient=debrief.supporter,
