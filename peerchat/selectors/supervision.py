@@ -186,25 +186,48 @@ class SupervisionStatus:
 
 
 def supervision_status(*, user: User, now: datetime) -> SupervisionStatus:
-    weeks = int(settings.SUPERVISION["INTERVAL_WEEKS_BY_LEVEL"].get(user.supporter_level, 4))
-    last_at = Booking.objects.filter(
-        supporter=user, purpose=Booking.Purpose.SUPERVISION, state=Booking.State.ATTENDED
-    ).aggregate(last=Max("slot__starts_at"))["last"]
-    due_at = (last_at or user.date_joined) + timedelta(weeks=weeks)
-    if now >= due_at:
-        state = "overdue"
-    elif now >= due_at - timedelta(days=settings.SUPERVISION["WARN_DAYS"]):
-        state = "due_soon"
-    else:
-        state = "ok"
-    next_booking = (
+    return supervision_statuses(users=[user], now=now)[user.pk]
+
+
+def supervision_statuses(*, users: list[User], now: datetime) -> dict[int, SupervisionStatus]:
+    """Each supporter's supervision cycle, by user id, in two queries however many there are.
+
+    Due `INTERVAL_WEEKS_BY_LEVEL` weeks after the last attended supervision, or after joining.
+    """
+    ids = [u.pk for u in users]
+    last = dict(
+        Booking.objects.filter(
+            supporter_id__in=ids,
+            purpose=Booking.Purpose.SUPERVISION,
+            state=Booking.State.ATTENDED,
+        )
+        .values("supporter_id")
+        .annotate(last=Max("slot__starts_at"))
+        .values_list("supporter_id", "last")
+    )
+    upcoming: dict[int, Booking] = {}
+    for booking in (
         live_bookings()
-        .filter(supporter=user, purpose=Booking.Purpose.SUPERVISION, slot__starts_at__gt=now)
+        .filter(supporter_id__in=ids, purpose=Booking.Purpose.SUPERVISION, slot__starts_at__gt=now)
         .select_related("slot__supervisor")
         .order_by("slot__starts_at")
-        .first()
-    )
-    return SupervisionStatus(weeks, last_at, due_at, state, next_booking)
+    ):
+        upcoming.setdefault(booking.supporter_id, booking)
+    warn = timedelta(days=settings.SUPERVISION["WARN_DAYS"])
+    weeks_by_level = settings.SUPERVISION["INTERVAL_WEEKS_BY_LEVEL"]
+    statuses = {}
+    for user in users:
+        weeks = int(weeks_by_level.get(user.supporter_level, 4))
+        last_at = last.get(user.pk)
+        due_at = (last_at or user.date_joined) + timedelta(weeks=weeks)
+        if now >= due_at:
+            state = "overdue"
+        elif now >= due_at - warn:
+            state = "due_soon"
+        else:
+            state = "ok"
+        statuses[user.pk] = SupervisionStatus(weeks, last_at, due_at, state, upcoming.get(user.pk))
+    return statuses
 
 
 def active_exceptions(*, user_ids, now: datetime) -> dict[int, set[str]]:
@@ -421,9 +444,10 @@ def roster(*, now: datetime) -> list[dict]:
         .filter(debrief__in=[d for ds in debriefs.values() for d in ds])
         .values_list("debrief_id", flat=True)
     )
+    statuses = supervision_statuses(users=supporters, now=now)
     rows = []
     for user in supporters:
-        supervision = supervision_status(user=user, now=now)
+        supervision = statuses[user.pk]
         training = training_status(user=user, today=timezone.localdate(now))
         due = debriefs.get(user.pk, [])
         row = {
@@ -494,8 +518,10 @@ def supporter_records(*, since: datetime, until: datetime, now: datetime) -> lis
         .values("supporter_id")
         .annotate(**_debrief_counts(now))
     }
+    supporters = list(User.objects.filter(role=User.Role.SUPPORTER).order_by("handle"))
+    statuses = supervision_statuses(users=[u for u in supporters if u.is_active], now=now)
     rows = []
-    for user in User.objects.filter(role=User.Role.SUPPORTER).order_by("handle"):
+    for user in supporters:
         a = attendance.get(user.pk, {})
         d = debriefs.get(user.pk, {})
         total = hours.get(user.pk) or timedelta(0)
@@ -505,7 +531,7 @@ def supporter_records(*, since: datetime, until: datetime, now: datetime) -> lis
                 "hours": round(total.total_seconds() / 3600, 1),
                 "supervision_attended": a.get("supervision_attended", 0),
                 "supervision_missed": a.get("supervision_missed", 0),
-                "supervision": supervision_status(user=user, now=now) if user.is_active else None,
+                "supervision": statuses.get(user.pk),
                 "debriefs": d.get("debriefs", 0),
                 "debriefs_on_time": d.get("on_time", 0),
                 "debriefs_late": d.get("late", 0),

@@ -92,6 +92,7 @@ def booking_move(
             moving=booking,
         )
         booking_cancel_locked(booking, reason=Booking.CancelReason.MOVED, now=now)
+        _offer_freed_place()
         if old_slot.supervisor_id != new_slot.supervisor_id:
             notice_send(
                 recipient=old_slot.supervisor,
@@ -143,6 +144,7 @@ def booking_cancel(*, booking_id: int, by: User, now: datetime | None = None) ->
             raise Conflict("This time has started; it can't be cancelled now.", code="slot_started")
         reason = Booking.CancelReason.SUPPORTER if by_supporter else Booking.CancelReason.SUPERVISOR
         booking_cancel_locked(booking, reason=reason, now=now)
+        _offer_freed_place()
         what = booking.get_purpose_display().lower()
         if by_supporter:
             notice_send(
@@ -200,9 +202,7 @@ def booking_record(
                 debrief.completed_at = None
                 debrief.save(update_fields=["state", "completed_at"])
             if not attended:
-                from peerchat.services.supervision.debriefs import debriefs_offer_enqueue
-
-                transaction.on_commit(debriefs_offer_enqueue)
+                _offer_freed_place()
     return booking
 
 
@@ -341,6 +341,7 @@ def bookings_release_for_deactivated(*, supporter: User, now: datetime | None = 
         ):
             lock_people(booking.supporter_id, booking.slot.supervisor_id)
             booking_cancel_locked(booking, reason=Booking.CancelReason.DEACTIVATED, now=now)
+            _offer_freed_place()
             notice_send(
                 recipient=booking.slot.supervisor,
                 kind="deactivated",
@@ -352,3 +353,10 @@ def bookings_release_for_deactivated(*, supporter: User, now: datetime | None = 
             )
             count += 1
     return count
+
+
+def _offer_freed_place() -> None:
+    """A place came free (or a debrief is due again): debriefs waiting get another look."""
+    from peerchat.services.supervision.debriefs import debriefs_offer_enqueue
+
+    transaction.on_commit(debriefs_offer_enqueue)

@@ -37,6 +37,8 @@ def checkin_submit(
         raise NotFound("There is no such shift.")
     if shift.started_at is None:
         raise Conflict("You didn't go on this shift.", code="shift_not_worked")
+    if shift.ended_at is None:
+        raise Conflict("This shift is still going; check in when it ends.", code="shift_not_over")
     if feeling not in ShiftCheckIn.Feeling.values:
         raise BodyInvalid("Pick how you are, or 'Not now'.")
     note = (note or "").strip()

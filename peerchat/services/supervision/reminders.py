@@ -14,7 +14,7 @@ from django.utils import formats, timezone
 
 from peerchat import jobs
 from peerchat.models import SlotSeries, SupervisionSlot, TrainingModule, User
-from peerchat.selectors.supervision import live_bookings, supervision_status, when
+from peerchat.selectors.supervision import live_bookings, supervision_statuses, when
 from peerchat.selectors.supporters import training_status
 from peerchat.services.supervision.notices import notice_send
 from peerchat.services.supervision.slots import series_extend
@@ -95,8 +95,10 @@ def supervision_scan(*, now: datetime | None = None) -> dict:
     warn_days = settings.SUPERVISION["WARN_DAYS"]
     has_modules = TrainingModule.objects.exists()
     today = timezone.localdate(now)
-    for user in User.objects.filter(role=User.Role.SUPPORTER, is_active=True):
-        status = supervision_status(user=user, now=now)
+    supporters = list(User.objects.filter(role=User.Role.SUPPORTER, is_active=True))
+    statuses = supervision_statuses(users=supporters, now=now)
+    for user in supporters:
+        status = statuses[user.pk]
         if status.state != "ok" and status.next_booking is None:
             stage = "overdue" if status.overdue else "soon"
             warned += _warn_once(

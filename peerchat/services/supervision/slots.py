@@ -25,6 +25,7 @@ MIN_MINUTES = 15
 MAX_MINUTES = 240
 GROUP_MAX = 30
 SERIES_MAX_OCCURRENCES = 104
+SCAN_LIMIT = 5000
 ALLOWED_FREQS = {DAILY, WEEKLY, MONTHLY}
 
 
@@ -272,10 +273,12 @@ def _occurrences(
         ) from None
     if getattr(rule, "_freq", None) not in ALLOWED_FREQS:
         raise BodyInvalid("Slots repeat daily, weekly or monthly.", code="invalid_rrule")
-    skipped = {d for d in spec.except_dates}
+    skipped = set(spec.except_dates)
     starts = []
     for n, occurrence in enumerate(rule):
-        if n >= SERIES_MAX_OCCURRENCES:
+        # At most this many made at once (the scan makes more as the horizon moves); the
+        # scan limit guards against a rule that steps through time without ever matching.
+        if len(starts) >= SERIES_MAX_OCCURRENCES or n >= SCAN_LIMIT:
             break
         # dateutil keeps the wall clock and the zone; normalise through UTC so a time in a
         # spring-forward gap lands where the clock says it is.
