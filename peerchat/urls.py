@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("peerchat.views.groups")),
     path("", include("peerchat.views.seeker_data")),
     path("", include("peerchat.views.calendar")),
+    path("", include("peerchat.views.supervision")),
     path("", include("peerchat.api.accounts")),
     path("", include("peerchat.api.support")),
     path("", include("peerchat.api.staff")),

@@ -383,7 +383,8 @@ def test_run_topology_supervises_its_workers_and_they_run_jobs(tmp_path):
         )
         database = sqlite3.connect(tmp_path / "db.sqlite3")
         deadline = time.monotonic() + 30
-        while (row := database.execute("SELECT state, result FROM jobs_job").fetchone()) != (
+        hook_job = "SELECT state, result FROM jobs_job WHERE kind = 'hook'"
+        while (row := database.execute(hook_job).fetchone()) != (
             "done",
             "skipped",
         ):

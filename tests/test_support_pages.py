@@ -120,6 +120,7 @@ def test_staff_see_their_own_links():
     nav = re.search(r'aria-label="Site">(.*?)</nav>', supporter_page, re.S).group(1)
     assert re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)', nav) == [
         ("/staff/", "My shift"),
+        ("/staff/schedule/", "My schedule"),
         ("/chat/", "Conversations"),
     ]
     moderator_page = client_for(staff(User.Role.MODERATOR, "kai")).get("/").content.decode()
@@ -127,6 +128,7 @@ def test_staff_see_their_own_links():
     assert re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)', nav) == [
         ("/moderation/", "Review"),
         ("/chat/", "Conversations"),
+        ("/supervision/", "Supervision"),
     ]
     # Strangers get no site links, only the way in for staff.
     assert 'aria-label="Site"' not in client_for(None).get("/").content.decode()

@@ -29,6 +29,7 @@ from peerchat.models import (
     Shift,
     ShiftCheckIn,
     SlotPurpose,
+    SlotSeries,
     StaffNotice,
     SupervisionSlot,
     User,
@@ -230,19 +231,6 @@ def supervision_statuses(*, users: list[User], now: datetime) -> dict[int, Super
     return statuses
 
 
-def active_exceptions(*, user_ids, now: datetime) -> dict[int, set[str]]:
-    """The gates each supporter has a live exception for, by user id."""
-    found: dict[int, set[str]] = {}
-    for supporter_id, gate in GateException.objects.filter(
-        supporter_id__in=list(user_ids),
-        starts_at__lte=now,
-        expires_at__gt=now,
-        revoked_at__isnull=True,
-    ).values_list("supporter_id", "gate"):
-        found.setdefault(supporter_id, set()).add(gate)
-    return found
-
-
 @dataclass
 class GateStatus:
     """Whether a supporter may start a new shift, and what to warn them about in advance."""
@@ -340,6 +328,20 @@ def checkins_visible_to(*, viewer: User, since: datetime) -> list[ShiftCheckIn]:
     )
 
 
+def talk_offer(*, user: User, slot_id: int | None, now: datetime) -> SupervisionSlot | None:
+    """The time offered after "I'd like to talk", while `user` can still book it."""
+    if slot_id is None:
+        return None
+    return (
+        SupervisionSlot.objects.filter(
+            pk=slot_id, state=SupervisionSlot.State.OPEN, starts_at__gt=now
+        )
+        .exclude(bookings__supporter=user, bookings__state=Booking.State.BOOKED)
+        .select_related("supervisor")
+        .first()
+    )
+
+
 def notices_for(*, user: User, limit: int = 20) -> list[StaffNotice]:
     return list(StaffNotice.objects.filter(recipient=user).order_by("-created_at", "-pk")[:limit])
 
@@ -358,19 +360,31 @@ def supporter_schedule(*, user: User, now: datetime) -> dict:
     debriefs = []
     for debrief in debriefs_due(user=user):
         booked = next((b for b in bookings if b.debrief_id == debrief.pk), None)
+        others = fitting_slots(supporter=user, purpose=Booking.Purpose.DEBRIEF, now=now)
         debriefs.append(
             {
                 "debrief": debrief,
                 "booking": booked,
                 "overdue": debrief.due_by < now,
                 "in_time": booked is not None and booked.slot.starts_at <= debrief.due_by,
-                "offers": []
-                if booked
-                else fitting_slots(
-                    supporter=user, purpose=Booking.Purpose.DEBRIEF, now=now, limit=3
-                ),
+                # Unbooked: times to book; booked: times to move it to.
+                "offers": [] if booked else others[:3],
+                "moves": others if booked and booked.slot.starts_at > now else [],
             }
         )
+    # Other bookings, each with the times it could move to (a few bookings at most).
+    booking_rows = [
+        {
+            "booking": b,
+            "moves": fitting_slots(
+                supporter=user, purpose=b.purpose, now=now, limit=8, min_notice=timedelta(0)
+            )
+            if b.slot.starts_at > now
+            else [],
+        }
+        for b in bookings
+        if b.purpose != Booking.Purpose.DEBRIEF
+    ]
     return {
         "shifts": list(
             Shift.objects.filter(supporter=user, ends_at__gt=now).order_by("starts_at")[:10]
@@ -378,6 +392,7 @@ def supporter_schedule(*, user: User, now: datetime) -> dict:
         "supervision": supervision_status(user=user, now=now),
         "gate": gate_status(user=user, now=now),
         "bookings": bookings,
+        "booking_rows": booking_rows,
         "debriefs": debriefs,
         "open_slots": fitting_slots(
             supporter=user,
@@ -416,26 +431,42 @@ def supervisor_calendar(*, supervisor: User, now: datetime) -> dict:
                 and any(b.state == Booking.State.BOOKED for b in people),
             }
         )
+    checkins = checkins_visible_to(viewer=supervisor, since=now - timedelta(days=14))
     return {
         "upcoming": [r for r in rows if not r["past"]],
         "to_record": [r for r in rows if r["to_record"]],
-        "roster": roster(now=now),
-        "checkins": checkins_visible_to(viewer=supervisor, since=now - timedelta(days=14)),
+        "series": list(
+            SlotSeries.objects.filter(supervisor=supervisor, ended_at__isnull=True)
+            .filter(slots__starts_at__gt=now, slots__state=SupervisionSlot.State.OPEN)
+            .distinct()
+            .order_by("first_starts_at")
+        ),
+        "roster": roster(now=now, viewer=supervisor),
+        # Their supervisees' check-ins (their own belong on their own schedule).
+        "checkins": [c for c in checkins if c.supporter_id != supervisor.pk],
         "notices": notices_for(user=supervisor),
         "unread": StaffNotice.objects.filter(recipient=supervisor, read_at__isnull=True).count(),
         "time_zone": settings.TIME_ZONE,
     }
 
 
-def roster(*, now: datetime) -> list[dict]:
-    """Every active supporter with what is due or overdue, most urgent first."""
+def roster(*, now: datetime, viewer: User | None = None) -> list[dict]:
+    """Every active supporter with what is due or overdue, most urgent first.
+
+    Each row has its live exceptions, and `grantable`: the gates shut for that supporter that
+    `viewer` could grant an exception to (never to themselves).
+    """
     supporters = list(
         User.objects.filter(role=User.Role.SUPPORTER, is_active=True)
         .select_related("supporter_profile__supervisor")
         .order_by("handle")
     )
     ids = [u.pk for u in supporters]
-    exceptions = active_exceptions(user_ids=ids, now=now)
+    live: dict[int, list[GateException]] = {}
+    for exception in GateException.objects.filter(
+        supporter_id__in=ids, starts_at__lte=now, expires_at__gt=now, revoked_at__isnull=True
+    ).select_related("granted_by"):
+        live.setdefault(exception.supporter_id, []).append(exception)
     debriefs: dict[int, list[Debrief]] = {}
     for debrief in Debrief.objects.filter(supporter_id__in=ids, state=Debrief.State.DUE):
         debriefs.setdefault(debrief.supporter_id, []).append(debrief)
@@ -458,9 +489,20 @@ def roster(*, now: datetime) -> list[dict]:
                 {"debrief": d, "overdue": d.due_by < now, "booked": d.pk in booked_debriefs}
                 for d in due
             ],
-            "exceptions": sorted(exceptions.get(user.pk, set())),
+            "live_exceptions": live.get(user.pk, []),
             "supervisor": supervisor_of(user),
         }
+        excepted = {e.gate for e in row["live_exceptions"]}
+        shut = []
+        if supervision.overdue:
+            shut.append(GateException.Gate.SUPERVISION)
+        if not training.ok:
+            shut.append(GateException.Gate.TRAINING)
+        row["grantable"] = [
+            (gate, GateException.Gate(gate).label)
+            for gate in shut
+            if gate not in excepted and viewer is not None and viewer.pk != user.pk
+        ]
         overdue = supervision.overdue or not training.ok or any(d.due_by < now for d in due)
         soon = supervision.state == "due_soon" or bool(due) or bool(training.expiring)
         row["urgency"] = "overdue" if overdue else "due" if soon else "ok"

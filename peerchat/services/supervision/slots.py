@@ -81,7 +81,8 @@ def slot_publish(*, supervisor: User, spec: SlotSpec, now: datetime | None = Non
     if first <= now:
         raise BodyInvalid("That time has already passed.", code="slot_in_past")
     duration = timedelta(minutes=spec.duration_minutes)
-    horizon = now + timedelta(days=settings.SUPERVISION["SERIES_HORIZON_DAYS"])
+    # A series starting beyond the horizon still makes its first occurrence now.
+    horizon = max(now + timedelta(days=settings.SUPERVISION["SERIES_HORIZON_DAYS"]), first)
     series = None
     if spec.rrule:
         starts = _occurrences(spec, tz, until=horizon)
@@ -228,17 +229,21 @@ def slot_cancel(
 def series_end(*, series_id: int, by: User, now: datetime | None = None) -> int:
     """Stop a recurring series: its future occurrences are cancelled (people booked are told)."""
     now = now or timezone.now()
-    series = SlotSeries.objects.filter(pk=series_id).first()
-    if series is None:
-        raise NotFound("There is no such series.")
-    if series.supervisor_id != by.pk and by.role not in (User.Role.MODERATOR, User.Role.ADMIN):
-        raise Forbidden("Only the supervisor who runs this series, or a moderator, may end it.")
-    SlotSeries.objects.filter(pk=series.pk).update(ended_at=now)
-    future = SupervisionSlot.objects.filter(
-        series=series, state=SupervisionSlot.State.OPEN, starts_at__gt=now
-    ).values_list("pk", flat=True)
-    for slot_id in list(future):
-        slot_cancel(slot_id=slot_id, by=by, reason="this regular time has ended", now=now)
+    with transaction.atomic():
+        series = SlotSeries.objects.select_for_update().filter(pk=series_id).first()
+        if series is None:
+            raise NotFound("There is no such series.")
+        if series.supervisor_id != by.pk and by.role not in (User.Role.MODERATOR, User.Role.ADMIN):
+            raise Forbidden("Only the supervisor who runs this series, or a moderator, may end it.")
+        series.ended_at = series.ended_at or now
+        series.save(update_fields=["ended_at"])
+        future = list(
+            SupervisionSlot.objects.filter(
+                series=series, state=SupervisionSlot.State.OPEN, starts_at__gt=now
+            ).values_list("pk", flat=True)
+        )
+        for slot_id in future:
+            slot_cancel(slot_id=slot_id, by=by, reason="this regular time has ended", now=now)
     return len(future)
 
 

@@ -39,10 +39,12 @@
     shiftCapacity: byId("shift-capacity"),
     shiftPaused: byId("shift-paused"),
     shiftDebriefs: byId("shift-debriefs"),
+    shiftDebriefsBook: byId("shift-debriefs-book"),
     shiftSchedule: byId("shift-schedule"),
     shiftTraining: byId("shift-training"),
     shiftReminder: byId("shift-reminder"),
     shiftError: byId("shift-error"),
+    shiftErrorBook: byId("shift-error-book"),
     shiftButton: byId("shift-button"),
     chime: byId("chime-toggle"),
     queueWaiting: byId("queue-waiting"),
@@ -72,6 +74,7 @@
   const urls = {
     status: app.dataset.statusUrl,
     shift: app.dataset.shiftUrl,
+    schedule: app.dataset.scheduleUrl,
     targets: app.dataset.targetsUrl,
     sessions: app.dataset.sessionsUrl,
     rooms: app.dataset.roomsUrl,
@@ -295,8 +298,12 @@
     }
     setText(els.shiftSchedule, schedule);
 
+    const gate = status.gate || { blocks: [], warnings: [] };
+    const supervision = status.supervision || {};
+    const overdue = (gate.blocks || []).find((block) => block.code === "supervision_overdue");
+    const held = [];
     if (missing.length) {
-      els.shiftTraining.replaceChildren(
+      held.push(
         element(
           "p",
           null,
@@ -309,22 +316,38 @@
             "can help you book it.",
         ),
       );
-      els.shiftTraining.hidden = false;
-    } else {
-      els.shiftTraining.replaceChildren();
-      els.shiftTraining.hidden = true;
     }
+    if (overdue && !on) {
+      // Said before they press "Start shift", with the way to sort it out.
+      const link = element("a", null, "Book a time on your schedule");
+      link.href = urls.schedule;
+      const linkLine = element("p");
+      linkLine.append(link);
+      held.push(element("p", null, overdue.detail), linkLine);
+    }
+    els.shiftTraining.replaceChildren(...held);
+    els.shiftTraining.hidden = held.length === 0;
 
-    setText(
-      els.shiftReminder,
-      expiring.length
-        ? "A gentle reminder: " +
-            listText(
-              expiring.map((item) => item.module + " runs out on " + dateText(item.expires_on)),
-            ) +
-            ". Book a refresher when you can."
-        : "",
-    );
+    const reminders = [];
+    if (expiring.length) {
+      reminders.push(
+        "A gentle reminder: " +
+          listText(
+            expiring.map((item) => item.module + " runs out on " + dateText(item.expires_on)),
+          ) +
+          ". Book a refresher when you can.",
+      );
+    }
+    if (supervision.state === "due_soon") {
+      reminders.push(
+        supervision.booked_at
+          ? "Your supervision is booked for " + whenText(supervision.booked_at) + "."
+          : "Your supervision is due by " +
+              whenText(supervision.due_at) +
+              ": book a time on your schedule so your shifts can carry on.",
+      );
+    }
+    setText(els.shiftReminder, reminders.join(" "));
 
     const buttonEl = els.shiftButton;
     buttonEl.hidden = false;
@@ -363,6 +386,7 @@
       els.shiftDebriefs.replaceChildren(...items);
     }
     els.shiftDebriefs.hidden = items.length === 0;
+    if (els.shiftDebriefsBook) els.shiftDebriefsBook.hidden = items.length === 0;
   }
 
   async function onShiftButton() {
@@ -408,6 +432,7 @@
     if (shiftBusy) return;
     shiftBusy = true;
     els.shiftError.textContent = "";
+    if (els.shiftErrorBook) els.shiftErrorBook.hidden = true;
     els.shiftButton.disabled = true;
     els.shiftButton.textContent =
       action === "start" ? "Starting your shift…" : "Ending your shift…";
@@ -424,10 +449,13 @@
       );
     } catch (error) {
       if (conn.signedOut) return;
-      els.shiftError.textContent =
-        error.code === "training_required" || error.code === "no_shift_now"
-          ? error.detail || error.message
-          : (error.detail || "We couldn't change your shift just now.") + " Please try again.";
+      // A gate that is shut (training, supervision) or no shift now: the reason as it is.
+      const reasoned = ["training_required", "supervision_overdue", "no_shift_now"];
+      els.shiftError.textContent = reasoned.includes(error.code)
+        ? error.detail || error.message
+        : (error.detail || "We couldn't change your shift just now.") + " Please try again.";
+      // Overdue supervision is sorted by booking a time: the way there, next to the reason.
+      if (els.shiftErrorBook) els.shiftErrorBook.hidden = error.code !== "supervision_overdue";
       refreshStatus(); // the reason (training, schedule) shows in the panel too
     } finally {
       shiftBusy = false;
