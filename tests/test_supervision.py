@@ -20,6 +20,7 @@ from moderation.escalations import escalation_raise
 from moderation.models import AuditEntry
 from peerchat import events, jobs
 from peerchat.errors import BodyInvalid, Conflict, Forbidden, NotFound
+from peerchat.frames import utc as frames_utc
 from peerchat.jobs.models import Job
 from peerchat.models import (
     Booking,
@@ -35,6 +36,7 @@ from peerchat.models import (
     SupportSession,
     User,
 )
+from peerchat.selectors.staff import staff_status
 from peerchat.selectors.supervision import (
     checkin_due,
     checkins_visible_to,
@@ -656,6 +658,13 @@ def test_an_escalation_books_a_debrief_in_the_earliest_fitting_time_before_its_d
     assert told(seeker) == []
     for notice in StaffNotice.objects.all():
         assert seeker.handle not in notice.text
+    # Robin's "My shift" page says when and with whom, from the staff status.
+    [due] = staff_status(user=robin, now=timezone.now())["debriefs_due"]
+    assert (due["booked_at"], due["with"], due["overdue"]) == (
+        frames_utc(earliest.starts_at),
+        "Kai",
+        False,
+    )
 
 
 def test_with_no_time_before_the_deadline_supervisors_are_asked_once_and_a_new_slot_is_booked(

@@ -7,7 +7,7 @@ from django.utils import timezone
 from peerchat.frames import utc
 from peerchat.models import Debrief, SupporterProfile, User
 from peerchat.selectors import support as support_selectors
-from peerchat.selectors.supervision import gate_status, supervision_status
+from peerchat.selectors.supervision import gate_status, live_bookings, supervision_status
 from peerchat.selectors.supporters import (
     capacity_for,
     next_shift_start,
@@ -28,6 +28,11 @@ def staff_status(*, user: User, now: datetime) -> dict:
     sessions = support_selectors.sessions_for_supporter(supporter=user)
     paused_until = profile.paused_until if profile else None
     gate = gate_status(user=user, now=now)
+    debriefs = list(Debrief.objects.filter(supporter=user, state=Debrief.State.DUE))
+    booked = {
+        b.debrief_id: b
+        for b in live_bookings().filter(debrief__in=debriefs).select_related("slot__supervisor")
+    }
     supervision = supervision_status(user=user, now=now)
     return {
         "handle": user.handle,
@@ -74,8 +79,15 @@ def staff_status(*, user: User, now: datetime) -> dict:
         # Debriefs with a supervisor this supporter is due after an escalation (never shown to
         # seekers); the supervision pages book them.
         "debriefs_due": [
-            {"escalation": d.escalation_id, "due_by": utc(d.due_by), "overdue": d.due_by < now}
-            for d in Debrief.objects.filter(supporter=user, state=Debrief.State.DUE)
+            {
+                "escalation": d.escalation_id,
+                "due_by": utc(d.due_by),
+                "overdue": d.due_by < now,
+                # The time the worker (or the supporter) booked for it, and with whom.
+                "booked_at": utc(booked[d.pk].slot.starts_at) if d.pk in booked else None,
+                "with": booked[d.pk].slot.supervisor.handle if d.pk in booked else None,
+            }
+            for d in debriefs
         ],
         "notes_due": [
             {

@@ -369,14 +369,19 @@
         const when = (near ? weekdayTimeFormat : dayTimeFormat).format(due);
         const li = element("li", "shift-debrief");
         li.dataset.escalation = String(item.escalation);
+        // The worker books the earliest fitting time; until then a supervisor is asked for one.
+        const booked = parseTime(item.booked_at);
+        const next = booked
+          ? " — booked for " + dayTimeFormat.format(booked) + (item.with ? " with " + item.with : "")
+          : " — we're finding you a time with a supervisor";
         if (item.overdue) {
           li.classList.add("shift-debrief--overdue");
           li.append(
             element("strong", "shift-debrief-flag", "Overdue"),
-            " · Debrief was due by " + when + " — your supervisor will be in touch",
+            " · Debrief was due by " + when + next,
           );
         } else {
-          li.append("Debrief due by " + when + " — your supervisor will be in touch");
+          li.append("Debrief due by " + when + next);
         }
         return li;
       });
