@@ -96,7 +96,12 @@ def debriefs_book_all(*, now: datetime | None = None) -> int:
 
 
 def debriefs_offer_enqueue() -> None:
-    """Ask the worker to look again (call after commit: times were added or freed)."""
+    """Ask the worker to look again (call after commit: times were added or freed).
+
+    One look that has not started yet will see these times too, so no second is added.
+    """
+    if jobs.Job.objects.filter(kind=OFFER_ALL_JOB, state=jobs.Job.State.PENDING).exists():
+        return
     with transaction.atomic():
         jobs.enqueue(kind=OFFER_ALL_JOB, key=f"{OFFER_ALL_JOB}:{uuid.uuid4().hex}", payload={})
 
