@@ -48,6 +48,7 @@ from peerchat.selectors.supervision import (
 )
 from peerchat.selectors.supporters import supporters_on_shift
 from peerchat.services.messages import message_send
+from peerchat.services.sessions import session_end
 from peerchat.services.shifts import shift_end, shift_start
 from peerchat.services.supervision import reminders
 from peerchat.services.supervision.bookings import (
@@ -1286,3 +1287,13 @@ def test_closing_a_supervisors_account_cancels_their_times_and_tells_who_booked(
     [notice] = told(alex)
     assert notice.kind == "slot_cancelled"
     assert "(the supervisor is no longer available)" in notice.text
+
+
+def test_the_check_in_waits_until_the_supporters_last_chat_after_the_shift_ends(kai):
+    session = chat()
+    robin = session.supporter
+    shift = SupporterProfile.objects.get(user=robin).current_shift
+    shift_end(supporter=robin)  # off shift, but the chat with the seeker goes on
+    assert checkin_due(user=robin, now=timezone.now()) is None
+    session_end(session=session, by=robin, reason=SupportSession.EndReason.SUPPORTER_ENDED)
+    assert checkin_due(user=robin, now=timezone.now()) == shift

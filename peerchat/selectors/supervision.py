@@ -32,6 +32,7 @@ from peerchat.models import (
     SlotSeries,
     StaffNotice,
     SupervisionSlot,
+    SupportSession,
     User,
 )
 from peerchat.selectors.supporters import training_status
@@ -301,8 +302,13 @@ def debriefs_due(*, user: User) -> list[Debrief]:
 
 
 def checkin_due(*, user: User, now: datetime) -> Shift | None:
-    """The supporter's most recent shift that ended lately without a check-in, if any."""
+    """The supporter's most recent shift that ended lately without a check-in, if any.
+
+    Not while a chat of theirs goes on after the shift: the question is for when they're done.
+    """
     since = now - timedelta(days=settings.SUPERVISION["CHECKIN_WINDOW_DAYS"])
+    if SupportSession.objects.filter(supporter=user, state=SupportSession.State.ACTIVE).exists():
+        return None
     return (
         Shift.objects.filter(
             supporter=user,

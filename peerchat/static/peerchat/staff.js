@@ -391,7 +391,13 @@
       els.shiftDebriefs.replaceChildren(...items);
     }
     els.shiftDebriefs.hidden = items.length === 0;
-    if (els.shiftDebriefsBook) els.shiftDebriefsBook.hidden = items.length === 0;
+    if (els.shiftDebriefsBook) {
+      const unbooked = due.some((item) => !item.booked_at);
+      els.shiftDebriefsBook.hidden = items.length === 0;
+      els.shiftDebriefsBook.querySelector("a").textContent = unbooked
+        ? "Book a time on your schedule"
+        : "See or move it on your schedule";
+    }
   }
 
   async function onShiftButton() {
