@@ -2,18 +2,15 @@
 
 from datetime import datetime
 
-from django.utils import timezone
-
 from peerchat.frames import utc
 from peerchat.models import Debrief, SupporterProfile, User
 from peerchat.selectors import support as support_selectors
-from peerchat.selectors.supervision import gate_status, live_bookings, supervision_status
+from peerchat.selectors.supervision import gate_status, live_bookings
 from peerchat.selectors.supporters import (
     capacity_for,
     next_shift_start,
     shift_scheduled_now,
     supporters_on_shift,
-    training_status,
 )
 
 
@@ -21,19 +18,19 @@ def staff_status(*, user: User, now: datetime) -> dict:
     profile = SupporterProfile.objects.filter(user=user).select_related("current_shift").first()
     shift = profile.current_shift if profile else None
     on_shift = bool(shift and shift.ended_at is None and shift.ends_at > now)
-    training = training_status(user=user, today=timezone.localdate(now))
+    gate = gate_status(user=user, now=now)
+    training = gate.training
     scheduled = shift_scheduled_now(user=user, now=now)
     pool = supporters_on_shift(now=now)
     me = pool.get(user.pk)
     sessions = support_selectors.sessions_for_supporter(supporter=user)
     paused_until = profile.paused_until if profile else None
-    gate = gate_status(user=user, now=now)
     debriefs = list(Debrief.objects.filter(supporter=user, state=Debrief.State.DUE))
     booked = {
         b.debrief_id: b
         for b in live_bookings().filter(debrief__in=debriefs).select_related("slot__supervisor")
     }
-    supervision = supervision_status(user=user, now=now)
+    supervision = gate.supervision
     return {
         "handle": user.handle,
         "role": user.role,

@@ -35,7 +35,7 @@ from peerchat.models import (
     SupportSession,
     User,
 )
-from peerchat.selectors.supporters import training_status
+from peerchat.selectors.supporters import TrainingStatus, training_status
 
 SUPERVISE_PERMISSION = "peerchat.supervise"
 # Which slots each kind of booking may use.
@@ -70,12 +70,20 @@ def is_supervisor(user: User) -> bool:
 
 
 def supervisors() -> list[User]:
-    """Every active supervisor, by handle."""
-    candidates = User.objects.filter(is_active=True).filter(
-        Q(role__in=(User.Role.MODERATOR, User.Role.ADMIN))
-        | Q(role=User.Role.SUPPORTER, supporter_level=User.SupporterLevel.SENIOR)
+    """Every active supervisor, by handle (the same people `is_supervisor` says yes to)."""
+    app, codename = SUPERVISE_PERMISSION.split(".")
+    granted = Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app)
+    via_group = Q(
+        groups__permissions__codename=codename, groups__permissions__content_type__app_label=app
     )
-    return sorted((u for u in candidates if is_supervisor(u)), key=lambda u: u.handle)
+    permitted = Q(is_superuser=True) | granted | via_group
+    senior = Q(role=User.Role.SUPPORTER, supporter_level=User.SupporterLevel.SENIOR)
+    return list(
+        User.objects.filter(is_active=True)
+        .filter(Q(role__in=(User.Role.MODERATOR, User.Role.ADMIN)) | (senior & permitted))
+        .distinct()
+        .order_by("handle")
+    )
 
 
 def supervisors_for(supporter: User) -> list[User]:
@@ -102,6 +110,22 @@ def live_bookings() -> QuerySet[Booking]:
     )
 
 
+def _commitments(*, user: User, starts_at: datetime, ends_at: datetime):
+    """What `user` is committed to that overlaps the two times: slots they run, places they
+    hold in slots, and their scheduled shifts (three querysets, in that order)."""
+    running = SupervisionSlot.objects.filter(
+        supervisor=user,
+        state=SupervisionSlot.State.OPEN,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+    )
+    held = live_bookings().filter(
+        supporter=user, slot__starts_at__lt=ends_at, slot__ends_at__gt=starts_at
+    )
+    shifts = Shift.objects.filter(supporter=user, starts_at__lt=ends_at, ends_at__gt=starts_at)
+    return running, held, shifts
+
+
 def clash(
     *,
     user: User,
@@ -109,27 +133,15 @@ def clash(
     ends_at: datetime,
     ignore_booking: int | None = None,
 ) -> str | None:
-    """Describe what `user` is already committed to between the two times, or None.
-
-    Commitments are slots they run, places they hold in slots, and their scheduled shifts.
-    """
-    running = SupervisionSlot.objects.filter(
-        supervisor=user,
-        state=SupervisionSlot.State.OPEN,
-        starts_at__lt=ends_at,
-        ends_at__gt=starts_at,
-    )
+    """Describe what `user` is already committed to between the two times, or None."""
+    running, held, shifts = _commitments(user=user, starts_at=starts_at, ends_at=ends_at)
     if slot := running.first():
         return f"a time you run on {when(slot.starts_at)}"
-    held = live_bookings().filter(
-        supporter=user, slot__starts_at__lt=ends_at, slot__ends_at__gt=starts_at
-    )
     if ignore_booking is not None:
         held = held.exclude(pk=ignore_booking)
     if booking := held.select_related("slot").first():
         return f"your {booking.get_purpose_display().lower()} on {when(booking.slot.starts_at)}"
-    shift = Shift.objects.filter(supporter=user, starts_at__lt=ends_at, ends_at__gt=starts_at)
-    if shift := shift.first():
+    if shift := shifts.first():
         return f"your shift on {when(shift.starts_at)}"
     return None
 
@@ -143,7 +155,11 @@ def fitting_slots(
     limit: int = 5,
     min_notice: timedelta = MIN_NOTICE,
 ) -> list[SupervisionSlot]:
-    """The earliest open times `supporter` could book for `purpose`, free of their commitments."""
+    """The earliest open times `supporter` could book for `purpose`, free of their commitments.
+
+    Four queries however many times are looked at: the candidates, then the supporter's
+    commitments across all of them at once.
+    """
     candidates = (
         SupervisionSlot.objects.filter(
             state=SupervisionSlot.State.OPEN,
@@ -160,13 +176,25 @@ def fitting_slots(
     )
     if before is not None:
         candidates = candidates.filter(starts_at__lt=before)
-    found = []
-    for slot in candidates[: limit * 10]:
-        if clash(user=supporter, starts_at=slot.starts_at, ends_at=slot.ends_at) is None:
-            found.append(slot)
-            if len(found) >= limit:
-                break
-    return found
+    candidates = list(candidates[: limit * 10])
+    if not candidates:
+        return []
+    running, held, shifts = _commitments(
+        user=supporter,
+        starts_at=candidates[0].starts_at,
+        ends_at=max(slot.ends_at for slot in candidates),
+    )
+    busy = [
+        *running.values_list("starts_at", "ends_at"),
+        *held.values_list("slot__starts_at", "slot__ends_at"),
+        *shifts.values_list("starts_at", "ends_at"),
+    ]
+    free = [
+        slot
+        for slot in candidates
+        if not any(start < slot.ends_at and end > slot.starts_at for start, end in busy)
+    ]
+    return free[:limit]
 
 
 # What is due ------------------------------------------------------------------------------------
@@ -237,6 +265,9 @@ class GateStatus:
     """Whether a supporter may start a new shift, and what to warn them about in advance."""
 
     may_start: bool
+    # What the gates were judged on, for pages that show them too.
+    supervision: SupervisionStatus
+    training: TrainingStatus
     blocks: list[tuple[str, str]] = field(default_factory=list)  # (code, sentence)
     warnings: list[str] = field(default_factory=list)
     excepted: list[GateException] = field(default_factory=list)
@@ -244,7 +275,9 @@ class GateStatus:
 
 def gate_status(*, user: User, now: datetime) -> GateStatus:
     """Overdue supervision or missing training blocks new shifts; a live exception lifts it."""
-    status = GateStatus(may_start=True)
+    supervision = supervision_status(user=user, now=now)
+    training = training_status(user=user, today=timezone.localdate(now))
+    status = GateStatus(may_start=True, supervision=supervision, training=training)
     exceptions = list(
         GateException.objects.filter(
             supporter=user, starts_at__lte=now, expires_at__gt=now, revoked_at__isnull=True
@@ -252,7 +285,6 @@ def gate_status(*, user: User, now: datetime) -> GateStatus:
     )
     excepted = {e.gate for e in exceptions}
     status.excepted = exceptions
-    supervision = supervision_status(user=user, now=now)
     if supervision.overdue:
         if GateException.Gate.SUPERVISION in excepted:
             status.warnings.append(
@@ -273,7 +305,6 @@ def gate_status(*, user: User, now: datetime) -> GateStatus:
             f"Your supervision is due by {when(supervision.due_at)}. Book a time so your "
             "shifts can carry on."
         )
-    training = training_status(user=user, today=timezone.localdate(now))
     if not training.ok:
         if GateException.Gate.TRAINING in excepted:
             status.warnings.append(
@@ -357,6 +388,7 @@ def notices_for(*, user: User, limit: int = 20) -> list[StaffNotice]:
 
 def supporter_schedule(*, user: User, now: datetime) -> dict:
     """What the supporter's schedule page shows: shifts, supervision, debriefs, free times."""
+    gate = gate_status(user=user, now=now)
     bookings = list(
         Booking.objects.filter(supporter=user, slot__ends_at__gt=now - timedelta(days=1))
         .filter(state=Booking.State.BOOKED, slot__state=SupervisionSlot.State.OPEN)
@@ -395,8 +427,8 @@ def supporter_schedule(*, user: User, now: datetime) -> dict:
         "shifts": list(
             Shift.objects.filter(supporter=user, ends_at__gt=now).order_by("starts_at")[:10]
         ),
-        "supervision": supervision_status(user=user, now=now),
-        "gate": gate_status(user=user, now=now),
+        "supervision": gate.supervision,
+        "gate": gate,
         "bookings": bookings,
         "booking_rows": booking_rows,
         "debriefs": debriefs,

@@ -3,11 +3,11 @@
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import formats, timezone
+from django.utils import timezone
 
 from peerchat.errors import Conflict, Forbidden
 from peerchat.models import Shift, SupporterProfile, User
-from peerchat.selectors.supervision import gate_status
+from peerchat.selectors.supervision import gate_status, when
 from peerchat.selectors.supporters import next_shift_start, shift_scheduled_now
 from peerchat.services.queue import matching_run_locked, queue_changed, queue_lock
 
@@ -37,11 +37,10 @@ def shift_start(*, supporter: User, now: datetime | None = None) -> Shift:
         if shift is None:
             upcoming = next_shift_start(now=now, user=supporter)
             if upcoming:
-                starts = formats.date_format(timezone.localtime(upcoming), "l j F, H:i")
-                when = f" Your next shift starts {starts}."
+                later = f" Your next shift starts {when(upcoming)}."
             else:
-                when = " You have no shifts scheduled; ask your coordinator."
-            raise Conflict("You don't have a shift scheduled now." + when, code="no_shift_now")
+                later = " You have no shifts scheduled; ask your coordinator."
+            raise Conflict("You don't have a shift scheduled now." + later, code="no_shift_now")
         if shift.started_at is None:
             gate = gate_status(user=supporter, now=now)
             if not gate.may_start:

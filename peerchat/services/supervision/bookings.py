@@ -16,7 +16,7 @@ from peerchat import jobs
 from peerchat.errors import Conflict, Forbidden, NotFound
 from peerchat.models import Booking, Debrief, SupervisionSlot, User
 from peerchat.selectors.supervision import PURPOSE_FITS, clash, live_bookings, when
-from peerchat.services.supervision.common import lock_people
+from peerchat.services.supervision.common import debriefs_look_again, lock_people
 from peerchat.services.supervision.notices import notice_send
 
 REMINDER_JOB = "supervision.reminder"
@@ -92,7 +92,7 @@ def booking_move(
             moving=booking,
         )
         booking_cancel_locked(booking, reason=Booking.CancelReason.MOVED, now=now)
-        _offer_freed_place()
+        debriefs_look_again()
         if old_slot.supervisor_id != new_slot.supervisor_id:
             notice_send(
                 recipient=old_slot.supervisor,
@@ -144,7 +144,7 @@ def booking_cancel(*, booking_id: int, by: User, now: datetime | None = None) ->
             raise Conflict("This time has started; it can't be cancelled now.", code="slot_started")
         reason = Booking.CancelReason.SUPPORTER if by_supporter else Booking.CancelReason.SUPERVISOR
         booking_cancel_locked(booking, reason=reason, now=now)
-        _offer_freed_place()
+        debriefs_look_again()
         what = booking.get_purpose_display().lower()
         if by_supporter:
             notice_send(
@@ -202,7 +202,7 @@ def booking_record(
                 debrief.completed_at = None
                 debrief.save(update_fields=["state", "completed_at"])
             if not attended:
-                _offer_freed_place()
+                debriefs_look_again()
     return booking
 
 
@@ -341,7 +341,7 @@ def bookings_release_for_deactivated(*, supporter: User, now: datetime | None = 
         ):
             lock_people(booking.supporter_id, booking.slot.supervisor_id)
             booking_cancel_locked(booking, reason=Booking.CancelReason.DEACTIVATED, now=now)
-            _offer_freed_place()
+            debriefs_look_again()
             notice_send(
                 recipient=booking.slot.supervisor,
                 kind="deactivated",
@@ -353,10 +353,3 @@ def bookings_release_for_deactivated(*, supporter: User, now: datetime | None = 
             )
             count += 1
     return count
-
-
-def _offer_freed_place() -> None:
-    """A place came free (or a debrief is due again): debriefs waiting get another look."""
-    from peerchat.services.supervision.debriefs import debriefs_offer_enqueue
-
-    transaction.on_commit(debriefs_offer_enqueue)

@@ -6,7 +6,6 @@ and tells the supervisor and the supporter; one, at the deadline, flags a debrie
 not been held to the supervisors. Supervisors only: the seeker never sees any of it.
 """
 
-import uuid
 from datetime import datetime
 
 from django.db import transaction
@@ -21,7 +20,6 @@ from peerchat.services.supervision.notices import notice_send
 
 OFFER_JOB = "supervision.debrief_offer"
 DEADLINE_JOB = "supervision.debrief_deadline"
-OFFER_ALL_JOB = "supervision.debrief_offers"
 
 
 def debrief_jobs_enqueue(debrief: Debrief) -> None:
@@ -93,17 +91,6 @@ def debriefs_book_all(*, now: datetime | None = None) -> int:
         debrief_book_earliest(debrief_id=pk, now=now) is not None
         for pk in waiting.values_list("pk", flat=True)
     )
-
-
-def debriefs_offer_enqueue() -> None:
-    """Ask the worker to look again (call after commit: times were added or freed).
-
-    One look that has not started yet will see these times too, so no second is added.
-    """
-    if jobs.Job.objects.filter(kind=OFFER_ALL_JOB, state=jobs.Job.State.PENDING).exists():
-        return
-    with transaction.atomic():
-        jobs.enqueue(kind=OFFER_ALL_JOB, key=f"{OFFER_ALL_JOB}:{uuid.uuid4().hex}", payload={})
 
 
 def debrief_deadline_check(*, debrief_id: int, now: datetime | None = None) -> bool:

@@ -19,7 +19,6 @@ from peerchat.selectors.supporters import training_status
 from peerchat.services.supervision.notices import notice_send
 from peerchat.services.supervision.slots import series_extend
 
-REMINDER_JOB = "supervision.reminder"
 SCAN_JOB = "supervision.scan"
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from peerchat.errors import BodyInvalid, Conflict, Forbidden, NotFound
 from peerchat.models import Booking, SlotKind, SlotPurpose, SlotSeries, SupervisionSlot, User
 from peerchat.selectors.supervision import clash, fitting_slots, is_supervisor, live_bookings, when
-from peerchat.services.supervision.common import lock_people
+from peerchat.services.supervision.common import debriefs_look_again, lock_people
 from peerchat.services.supervision.notices import notice_send
 
 MIN_MINUTES = 15
@@ -117,7 +117,7 @@ def slot_publish(*, supervisor: User, spec: SlotSpec, now: datetime | None = Non
             _slot_create(supervisor=supervisor, spec=spec, starts_at=s, series=series)
             for s in starts
         ]
-        _offer_debriefs_on_commit()
+        debriefs_look_again()
     return made
 
 
@@ -147,7 +147,7 @@ def series_extend(*, series: SlotSeries, now: datetime | None = None) -> int:
         series.made_until = horizon
         series.save(update_fields=["made_until", "exdates"])
         if made:
-            _offer_debriefs_on_commit()
+            debriefs_look_again()
     return made
 
 
@@ -222,7 +222,7 @@ def slot_cancel(
                 link="/staff/schedule/",
                 now=now,
             )
-        _offer_debriefs_on_commit()
+        debriefs_look_again()
     return slot
 
 
@@ -336,13 +336,6 @@ def _at(day, local: datetime) -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def _offer_debriefs_on_commit() -> None:
-    """New or freed times: debriefs still without a time get another look by the worker."""
-    from peerchat.services.supervision.debriefs import debriefs_offer_enqueue
-
-    transaction.on_commit(debriefs_offer_enqueue)
 
 
 def slots_cancel_for_deactivated(
