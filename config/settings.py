@@ -279,6 +279,17 @@ SUPERVISION = {
     "SCAN_MINUTES": env.int("SUPERVISION_SCAN_MINUTES", default=60),
 }
 
+# Anonymised figures for evaluators (docs/operations.md, "Evaluators' figures"): statistical
+# disclosure control in the style of NHS published statistics (moderation/metrics/disclosure.py).
+METRICS = {
+    # Counts from 1 to this minus one are not shown ("<5").
+    "SUPPRESS_BELOW": env.int("METRICS_SUPPRESS_BELOW", default=5),
+    # Every other count (and supporter hours) is rounded to the nearest multiple of this.
+    "ROUND_TO": env.int("METRICS_ROUND_TO", default=5),
+    # Medians and 90th percentiles need a group at least this large.
+    "PERCENTILE_MIN_GROUP": env.int("METRICS_PERCENTILE_MIN_GROUP", default=10),
+}
+
 # The worker that runs durable jobs: `manage.py run_worker` (docs/operations.md, "Worker and
 # durable jobs").
 WORKER = {

@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("peerchat.api.seeker_data")),
     path("", include("moderation.views")),
     path("", include("moderation.api")),
+    path("", include("moderation.metrics.views")),
 ]

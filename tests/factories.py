@@ -1,12 +1,21 @@
 """Building support data through the real services: trained supporters on shift, requests."""
 
 import importlib
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.utils import timezone
 
-from peerchat.models import Room, Shift, TrainingModule, TrainingRecord, User
+from peerchat.models import (
+    Room,
+    Shift,
+    SupportRequest,
+    SupportSession,
+    TrainingModule,
+    TrainingRecord,
+    User,
+)
 from peerchat.selectors.support import agreement_current
 from peerchat.services.queue import support_request_create
 from peerchat.services.shifts import shift_start
@@ -66,3 +75,35 @@ def ask(seeker: User | None = None, **kwargs):
         seeker=seeker, agreement_version=agreement_version(), **kwargs
     )
     return seeker, request, created
+
+
+# History, written straight into the tables with past times (for the evaluators' figures) -----
+
+
+def london(year, month, day, hour=12, minute=0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo("Europe/London"))
+
+
+def make_request(agreement, at: datetime, **fields) -> SupportRequest:
+    request = SupportRequest.objects.create(agreement=agreement, **fields)
+    SupportRequest.objects.filter(pk=request.pk).update(created_at=at, seen_at=at)
+    request.created_at = at
+    return request
+
+
+def make_session(request: SupportRequest, supporter: User, *, wait: timedelta, length=None):
+    matched = request.created_at + wait
+    SupportRequest.objects.filter(pk=request.pk).update(
+        state=SupportRequest.State.MATCHED, matched_at=matched, closed_at=matched
+    )
+    room = Room.objects.create(kind=Room.Kind.ONE_TO_ONE)
+    session = SupportSession.objects.create(room=room, request=request, supporter=supporter)
+    ended = {}
+    if length is not None:
+        ended = {
+            "state": SupportSession.State.ENDED,
+            "ended_at": matched + length,
+            "end_reason": SupportSession.EndReason.SEEKER_ENDED,
+        }
+    SupportSession.objects.filter(pk=session.pk).update(started_at=matched, **ended)
+    return session

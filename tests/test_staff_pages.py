@@ -76,9 +76,10 @@ def test_after_sign_in_sends_each_role_to_its_page(supporter, seeker):
     assert signed_in(seeker).get("/after-sign-in/").headers["Location"] == "/support/"
     kai = staff("user-moderator", "moderator", "Kai")
     assert signed_in(kai).get("/after-sign-in/").headers["Location"] == "/moderation/"
-    for role, handle in [("evaluator", "Lee"), ("admin", "Admin")]:
-        user = staff(f"user-{role}", role, handle)
-        assert signed_in(user).get("/after-sign-in/").headers["Location"] == "/chat/"
+    lee = staff("user-evaluator", "evaluator", "Lee")
+    assert signed_in(lee).get("/after-sign-in/").headers["Location"] == "/evaluation/"
+    admin = staff("user-admin", "admin", "Admin")
+    assert signed_in(admin).get("/after-sign-in/").headers["Location"] == "/chat/"
     assert Client().get("/after-sign-in/").headers["Location"] == "/accounts/login/"
 
 

@@ -43,6 +43,8 @@ def after_sign_in(request):
         return redirect("/support/")
     if request.user.role == User.Role.MODERATOR:
         return redirect("moderation-review")
+    if request.user.role == User.Role.EVALUATOR:
+        return redirect("evaluation")
     return redirect("chat")
 
 
