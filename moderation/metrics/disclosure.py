@@ -34,6 +34,7 @@ AUDIT_ROUNDS = 50
 SHOWN = "shown"
 PRIMARY = "primary"  # too few people
 SECONDARY = "secondary"  # withheld so a suppressed figure can't be worked out
+WHOLE = "whole"  # withheld with every figure of its part of the grid, zeros included
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class Rules:
         return [
             f"Counts of 1 to {n - 1} are not shown ('<{n}'). Zero is shown as 0.",
             "Where a hidden count could be worked out from a total and the counts beside it, "
-            "further counts are withheld ('*'), smallest first.",
+            "further counts are withheld ('*'), smallest first; where even that would not hide "
+            "it, every figure of those tables for that month is withheld ('*'), zeros too.",
             f"Every other count, totals included, is rounded to the nearest {self.round_to} "
             "from its true value, so figures may not add up exactly.",
             f"Medians and 90th percentiles are shown only for groups of at least "
@@ -103,7 +105,8 @@ def control(grid: Grid, rules: Rules, *, audit: bool = True) -> Grid:
 
     The rules of thumb first; then, with `audit`, an adversary's check of each connected part
     of the grid (see `exposure`): while some withheld figure is narrowed to a single value,
-    withhold more beside it; if that cannot settle it, every figure of that part is withheld.
+    withhold more beside it; if that cannot settle it, every figure of that part is withheld
+    (`WHOLE`).
     """
     for cell in grid.cells.values():
         cell.state = PRIMARY if 0 < cell.people < rules.suppress_below else SHOWN
@@ -119,10 +122,11 @@ def control(grid: Grid, rules: Rules, *, audit: bool = True) -> Grid:
             _settle_groups(grid, groups, rules)
         else:
             pinned = True
-        if pinned:  # nothing left to withhold beside it, or no end in sight: the whole part
+        if pinned:
+            # Nothing left to withhold beside it (the zeros shown around a few small figures
+            # can give them away): withhold the whole part, zeros too.
             for key in keys:
-                if grid.cells[key].people > 0 and not grid.cells[key].withheld:
-                    grid.cells[key].state = SECONDARY
+                grid.cells[key].state = WHOLE
     return grid
 
 
@@ -206,11 +210,14 @@ def released_minutes(seconds: float | None, group_size: int, rules: Rules) -> di
 def known_range(cell: Cell, rules: Rules) -> tuple[float, float]:
     """What the released form of `cell` tells anyone about its true value (low, high).
 
-    The rules are public, so a "*" is known to hide a figure that was not small.
+    The rules are public, so a "*" is known to hide a figure that was not small, unless its
+    whole part of the grid is withheld (then it could be anything, zero included).
     """
     threshold, base = rules.suppress_below, max(rules.round_to, 1)
     if cell.state == PRIMARY:
         return 1, threshold - 1
+    if cell.state == WHOLE:
+        return 0, math.inf
     if cell.withheld:
         return threshold, math.inf
     shown = round_to(cell.value, base)

@@ -192,6 +192,8 @@ def _action_expression(now):
     )
 
 
+ROOM_KINDS = (("one_to_one", "One-to-one"), ("group", "Group"), ("other", "Other"))
+
 REVIEWS = (
     ("released", "Released by a moderator"),
     ("kept", "Kept back by a moderator"),
@@ -399,6 +401,21 @@ MEASURES: tuple[Measure, ...] = (
         rows=lambda now: Screening.objects.all(),
         when="created_at",
         breakdown=Breakdown("Action", ACTIONS, _action_expression),
+        total_of=("filter_categories", ALL),
+    ),
+    Counts(
+        key="filter_room_kinds",
+        section=FILTER,
+        title="Messages the filter acted on, by kind of room",
+        definition="The same messages by where they were sent: a one-to-one session or a "
+        "group, whose rules differ (graphic descriptions are held in groups).",
+        rows=lambda now: Screening.objects.all(),
+        when="created_at",
+        breakdown=Breakdown(
+            "Kind of room",
+            ROOM_KINDS,
+            _by_value("room_kind", ROOM_KINDS, other="other"),
+        ),
         total_of=("filter_categories", ALL),
     ),
     Counts(
