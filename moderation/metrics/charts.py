@@ -31,6 +31,8 @@ class Chart:
     x_labels: list[dict] = field(default_factory=list)
     legend: list[dict] = field(default_factory=list)
     plot: dict = field(default_factory=dict)
+    # Nothing drawn because every figure there is is withheld (too few people).
+    all_withheld: bool = False
 
 
 def _nice_top(value: float) -> tuple[float, float]:
@@ -66,9 +68,10 @@ def _y(value: float, top: float, plot_h: float) -> float:
 
 
 def chart_for(measure: dict, periods: list[dict]) -> Chart:
-    if measure["kind"] == "times":
-        return _line_chart(measure, periods)
-    return _bar_chart(measure, periods)
+    chart = (_line_chart if measure["kind"] == "times" else _bar_chart)(measure, periods)
+    cells = [cell for row in measure["rows"] for cell in row["cells"].values()]
+    chart.all_withheld = not (chart.bars or chart.points) and any(c["withheld"] for c in cells)
+    return chart
 
 
 def _bar_chart(measure: dict, periods: list[dict]) -> Chart:
