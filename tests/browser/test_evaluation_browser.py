@@ -18,8 +18,13 @@ def history_server(server):
     return server
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_an_evaluator_reads_the_figures_and_downloads_them(browser, history_server, viewport):
+def test_an_evaluator_reads_the_figures_and_downloads_them(browser, history_server):
+    """On a desktop and on a phone, against one server (seeding the history takes a while)."""
+    for viewport in (DESKTOP, PHONE):
+        _read_and_download(browser, history_server, viewport)
+
+
+def _read_and_download(browser, history_server, viewport):
     context = browser.new_context(viewport=viewport, accept_downloads=True)
     tab = WatchedTab(context.new_page(), history_server.base_url())
     page = tab.page
