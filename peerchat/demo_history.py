@@ -32,7 +32,7 @@ from django.utils import timezone
 from moderation.filter.policy import policy_files
 from moderation.models import Escalation, EscalationEvent, EscalationTrigger, Screening
 from moderation.screening import CONTENT_WARNING_GRAPHIC
-from peerchat.handles import ADJECTIVES, NOUNS
+from peerchat.handles import handle_generate
 from peerchat.models import (
     AgreementAcceptance,
     Booking,
@@ -387,10 +387,7 @@ class _History:
 
     def _new_seeker(self, joined: datetime) -> _Seeker:
         while True:
-            handle = (
-                f"{self.rng.choice(ADJECTIVES)} {self.rng.choice(NOUNS)} "
-                f"{self.rng.randrange(10, 100)}"
-            )
+            handle = handle_generate(self.rng)
             if handle not in self.taken_handles:
                 break
         self.taken_handles.add(handle)

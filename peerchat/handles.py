@@ -1,5 +1,6 @@
 """Friendly, pseudonymous handles: what other people see instead of any account detail."""
 
+import random
 import secrets
 
 # Calm, neutral words only: a handle is the first thing a seeker is called here.
@@ -89,6 +90,10 @@ NOUNS = (
 )
 
 
-def handle_generate() -> str:
-    """Return a random handle such as "Quiet Heron 27" (about 140,000 combinations)."""
-    return f"{secrets.choice(ADJECTIVES)} {secrets.choice(NOUNS)} {secrets.randbelow(90) + 10}"
+def handle_generate(rng: random.Random | None = None) -> str:
+    """Return a random handle such as "Quiet Heron 27" (about 140,000 combinations).
+
+    `rng` only for made-up demo data that must come out the same on every run.
+    """
+    pick = rng or secrets.SystemRandom()
+    return f"{pick.choice(ADJECTIVES)} {pick.choice(NOUNS)} {pick.randrange(10, 100)}"

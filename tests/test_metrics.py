@@ -37,6 +37,7 @@ from peerchat.models import (
     Room,
     Shift,
     SupportRequest,
+    User,
 )
 from tests.conftest import make_supporter
 from tests.factories import london, make_request, make_session
@@ -165,6 +166,14 @@ def test_waits_give_medians_and_90th_percentiles_only_for_large_enough_groups(ag
     assert month["2026-11"]["median"]["value"] == 5.0
 
 
+def worked_shift(supporter: User, *, day: int, start: int, end: int) -> Shift:
+    """A shift on that day of November 2026, worked from its start to its end."""
+    starts, ends = london(2026, 11, day, start), london(2026, 11, day, end)
+    return Shift.objects.create(
+        supporter=supporter, starts_at=starts, ends_at=ends, started_at=starts, ended_at=ends
+    )
+
+
 @pytest.mark.django_db
 def test_session_lengths_and_supporter_hours(agreement):
     supporters = [make_supporter() for _ in range(5)]
@@ -174,30 +183,11 @@ def test_session_lengths_and_supporter_hours(agreement):
             request, supporters[i % 5], wait=timedelta(minutes=2), length=timedelta(minutes=30 + i)
         )
     for supporter in supporters:
-        Shift.objects.create(
-            supporter=supporter,
-            starts_at=london(2026, 11, 3, 18),
-            ends_at=london(2026, 11, 3, 22),
-            started_at=london(2026, 11, 3, 18),
-            ended_at=london(2026, 11, 3, 22),
-        )
-    for supporter in supporters:  # and the same again two weeks later
-        Shift.objects.create(
-            supporter=supporter,
-            starts_at=london(2026, 11, 17, 18),
-            ends_at=london(2026, 11, 17, 22),
-            started_at=london(2026, 11, 17, 18),
-            ended_at=london(2026, 11, 17, 22),
-        )
+        worked_shift(supporter, day=3, start=18, end=22)
+        worked_shift(supporter, day=17, start=18, end=22)  # and the same two weeks later
     # Two supporters in the week between: too few people to show their hours.
     for supporter in supporters[:2]:
-        Shift.objects.create(
-            supporter=supporter,
-            starts_at=london(2026, 11, 10, 18),
-            ends_at=london(2026, 11, 10, 20),
-            started_at=london(2026, 11, 10, 18),
-            ended_at=london(2026, 11, 10, 20),
-        )
+        worked_shift(supporter, day=10, start=18, end=20)
     report = metrics_report(period=WEEK, count=4, now=NOW)
     # 30 to 39 minutes: a median of 34.5, shown to the minute above 10 minutes.
     assert figures(report, "session_duration")["2026-W45"]["median"]["value"] == 35

@@ -114,20 +114,26 @@ def control(grid: Grid, rules: Rules, *, audit: bool = True) -> Grid:
     if not audit:
         return grid
     for keys, groups in _components(grid):
-        for _ in range(AUDIT_ROUNDS):
-            ranges = exposure(grid, keys, groups, rules)
-            pinned = [k for k in keys if grid.cells[k].withheld and ranges[k][1] <= ranges[k][0]]
-            if not pinned or not any(_protect(grid, groups, key) for key in pinned):
-                break
-            _settle_groups(grid, groups, rules)
-        else:
-            pinned = True
-        if pinned:
+        if not _audit(grid, keys, groups, rules):
             # Nothing left to withhold beside it (the zeros shown around a few small figures
             # can give them away): withhold the whole part, zeros too.
             for key in keys:
                 grid.cells[key].state = WHOLE
     return grid
+
+
+def _audit(grid: Grid, keys: list, groups: list, rules: Rules) -> bool:
+    """Withhold more in one part of the grid until no withheld figure there is pinned to a
+    single value; False when that cannot be done."""
+    for _ in range(AUDIT_ROUNDS):
+        ranges = exposure(grid, keys, groups, rules)
+        pinned = [k for k in keys if grid.cells[k].withheld and ranges[k][1] <= ranges[k][0]]
+        if not pinned:
+            return True
+        if not any(_protect(grid, groups, key) for key in pinned):
+            return False
+        _settle_groups(grid, groups, rules)
+    return False
 
 
 def _settle_groups(grid: Grid, groups: list, rules: Rules) -> None:

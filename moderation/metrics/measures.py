@@ -45,7 +45,7 @@ class Counts:
     definition: str
     rows: Callable[[datetime], QuerySet]
     when: str
-    breakdown: Breakdown | None = None
+    breakdown: Breakdown
     section: str = ""
     unit: str = "count"
     # When this measure's "All" counts exactly what one figure of another measure counts
@@ -54,8 +54,7 @@ class Counts:
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:
-        own = self.breakdown.columns if self.breakdown else ()
-        return (*own, (ALL, "All"))
+        return (*self.breakdown.columns, (ALL, "All"))
 
 
 @dataclass(frozen=True)

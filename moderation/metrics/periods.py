@@ -16,7 +16,8 @@ from django.conf import settings
 
 WEEK = "week"
 MONTH = "month"
-KINDS = (WEEK, MONTH)
+# A week belongs to the month its Thursday falls in (ISO 8601).
+THURSDAY = timedelta(days=3)
 
 
 @dataclass(frozen=True)
@@ -30,23 +31,21 @@ class Period:
         if self.kind == WEEK:
             year, week, _ = self.start.isocalendar()
             return f"{year}-W{week:02d}"
-        month = self.start + timedelta(days=3)
-        return f"{month.year}-{month.month:02d}"
+        year, month = month_of_week(self.start)
+        return f"{year}-{month:02d}"
 
     @property
     def label(self) -> str:
         if self.kind == WEEK:
             return f"w/c {self.start.day} {self.start:%b %Y}"
-        month = self.start + timedelta(days=3)
-        return f"{month:%b %Y}"
+        return f"{self.start + THURSDAY:%b %Y}"
 
     @property
     def short_label(self) -> str:
         """For a chart's axis: "8 Jun", or "Jun 26" for a month."""
         if self.kind == WEEK:
             return f"{self.start.day} {self.start:%b}"
-        month = self.start + timedelta(days=3)
-        return f"{month:%b %y}"
+        return f"{self.start + THURSDAY:%b %y}"
 
     @property
     def last_day(self) -> date:
@@ -83,7 +82,7 @@ def week_start(day: date) -> date:
 
 
 def month_of_week(monday: date) -> tuple[int, int]:
-    thursday = monday + timedelta(days=3)
+    thursday = monday + THURSDAY
     return thursday.year, thursday.month
 
 

@@ -28,10 +28,6 @@ def counts(measure: Counts, periods: Sequence[Period], now: datetime) -> dict:
     """{(period index, column key): count}, with the "all" column, zeros left out."""
     queryset = _in_periods(measure.rows(now), measure.when, periods)
     figures: dict = defaultdict(int)
-    if measure.breakdown is None:
-        for row in queryset.values("_period").annotate(n=Count("pk")):
-            figures[row["_period"], ALL] += row["n"]
-        return figures
     queryset = queryset.annotate(_column=measure.breakdown.expression(now))
     for row in queryset.values("_period", "_column").annotate(n=Count("pk")):
         figures[row["_period"], row["_column"]] += row["n"]

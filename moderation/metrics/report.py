@@ -36,7 +36,6 @@ class Extent:
     """
 
     def __init__(self, *, kind: str, count: int, now: datetime):
-        self.kind = kind
         self.shown = (complete_weeks if kind == WEEK else complete_months)(now, count)
         this_week = week_start(local_today(now))
         months: list[Period] = []
@@ -44,7 +43,6 @@ class Extent:
             month = period if kind == MONTH else month_containing(period.start)
             if not months or months[-1] != month:
                 months.append(month)
-        self.months = months
         self.complete_months = [m for m in months if m.end <= this_week]
         self.weeks = [w for m in months for w in weeks_of(m) if w.end <= this_week]
 
@@ -95,7 +93,7 @@ def metrics_report(
 
 def _measure(measure: Measure, rows: list[dict]) -> dict:
     kind = {Counts: "counts", Times: "times", Hours: "hours"}[type(measure)]
-    breakdown = getattr(measure, "breakdown", None)
+    breakdown = measure.breakdown if isinstance(measure, Counts) else None
     return {
         "key": measure.key,
         "section": measure.section,
@@ -155,8 +153,6 @@ def counts_grid(family: list[Counts], figures: dict[str, dict], extent: "Extent"
             grid.add((key, month.key), sum(grid.cells[key, w.key].value for w in weeks))
             grid.group([(key, w.key) for w in weeks if w in week_index], (key, month.key))
     for measure in family:
-        if measure.breakdown is None:
-            continue
         for period in [*extent.weeks, *extent.complete_months]:
             members = [(figure_key(measure, c), period.key) for c, _ in measure.columns if c != ALL]
             grid.group(members, (figure_key(measure, ALL), period.key))
