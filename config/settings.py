@@ -105,7 +105,26 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE:
+    # Each process keeps a small pool of PostgreSQL connections (Django's psycopg pool).
+    # Opening a connection for every frame cost more than the frame's own queries
+    # (bench/README.md, "Chat load"). A pool needs CONN_MAX_AGE 0: "closing" returns the
+    # connection to the pool, which drops it if it broke (e.g. PostgreSQL restarted).
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # SQLite keeps the connection of the thread that serves the sockets' database work for
+    # this long, instead of opening a new one for every frame.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int(
+        "CONN_MAX_AGE",
+        default=600 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 0,
+    )
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers go on while one writer commits; the timeout waits for the writer
     # instead of failing with "database is locked".

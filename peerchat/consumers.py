@@ -74,6 +74,7 @@ class RoomState:
     typing_at: float = 0.0
     role: str = ""  # the user's role in the room, or OBSERVER
     observing: bool = False  # a moderator reading it without being a member
+    room: object = None  # the Room (its kind never changes), so a send needs no lookup
 
     @property
     def keeps_presence(self) -> bool:
@@ -208,7 +209,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         previous = self.rooms.get(room_id)
         if previous is not None and previous.task is not None:
             previous.task.cancel()
-        state = self.rooms[room_id] = RoomState(last=since, role=role, observing=observing)
+        state = self.rooms[room_id] = RoomState(
+            last=since, role=role, observing=observing, room=room
+        )
         # Subscribe before reading the replay, so nothing committed in between is missed:
         # broadcasts that arrive meanwhile only raise `target` and are filled in afterwards.
         await self.hub.subscribe(events.room_group(room_id), self)
@@ -240,11 +243,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _on_send(self, frame: protocol.Send):
         self._writable_check(frame.room, client_msg_id=frame.client_msg_id_text)
+        state = self.rooms.get(frame.room)
         result = await database_sync_to_async(message_send)(
             room_id=frame.room,
             sender=self.user,
             client_msg_id=frame.client_msg_id,
             body=frame.body,
+            room=state.room if state is not None else None,
         )
         await self._send_frame(
             ack_frame(

@@ -6,7 +6,8 @@ from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from peerchat import events, selectors
 from peerchat.errors import BodyEmpty, BodyInvalid, BodyTooLong, RoomNotFound
@@ -57,15 +58,35 @@ def test_same_client_msg_id_from_two_people_is_two_messages(supporter, other_sup
     assert list(Message.objects.order_by("seq").values_list("body", "seq")) == [("a", 1), ("b", 2)]
 
 
-def test_a_concurrent_duplicate_returns_the_stored_message(supporter, room):
-    """The insert loses the race to an identical request: the stored message is returned."""
+def test_a_duplicate_loses_the_insert_and_returns_the_stored_message(supporter, room):
+    """A re-send (or a concurrent twin) is caught by the unique constraint, not by a read
+    before the insert: the stored message comes back and the loser's number is rolled back."""
     client_msg_id = uuid.uuid4()
     winner = send(room, supporter, "same", client_msg_id).message
-    with mock.patch("peerchat.services.messages._message_by_client_id", side_effect=[None, winner]):
+    with CaptureQueriesContext(connection) as queries:
         result = send(room, supporter, "same", client_msg_id)
     assert (result.created, result.message.pk) == (False, winner.pk)
+    assert any("INSERT" in q["sql"] for q in queries.captured_queries)
     room.refresh_from_db()
-    assert room.last_seq == 1  # the loser's number was rolled back
+    assert room.last_seq == 1
+    assert send(room, supporter, "next").message.seq == 2
+
+
+def test_a_send_from_a_socket_that_holds_its_room_costs_four_statements(supporter, room):
+    """The chat's hot path: take the number, check membership and that the room is open,
+    insert. (The socket passes the room it joined; the filter's policy reads are its own.)"""
+    send(room, supporter, "first")  # loads the filter's policy
+    with CaptureQueriesContext(connection) as queries:
+        message_send(
+            room_id=room.pk, sender=supporter, client_msg_id=uuid.uuid4(), body="hi", room=room
+        )
+    statements = [
+        q["sql"].split()[0].upper()
+        for q in queries.captured_queries
+        if not re.match(r"(SAVEPOINT|RELEASE|BEGIN|COMMIT)", q["sql"], re.I)
+        and "moderation_" not in q["sql"]
+    ]
+    assert statements == ["UPDATE", "SELECT", "SELECT", "INSERT"], queries.captured_queries
 
 
 def test_a_failed_insert_gives_its_number_back(supporter, room):

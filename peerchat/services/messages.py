@@ -5,8 +5,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from moderation import filter as content_filter
@@ -49,49 +48,55 @@ def message_body_check(body: str) -> None:
         raise BodyInvalid("The message contains control characters.")
 
 
-def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: str) -> SendResult:
+def message_send(
+    *,
+    room_id: int,
+    sender: User,
+    client_msg_id: uuid.UUID,
+    body: str,
+    room: Room | None = None,
+) -> SendResult:
     """Store a message from a room member, numbered with the room's next `seq`.
 
     Re-sending the same `client_msg_id` stores nothing and returns the message stored the
     first time (`created=False`), so clients can retry freely after any failure.
+
+    `room` is the room a socket that joined it already holds (a room never changes kind);
+    without it the membership is read first. Either way, membership, the sender's role and
+    whether the room is open are checked inside the transaction, under the room's lock.
     """
     message_body_check(body)
-    membership = membership_get(room_id=room_id, user=sender)
-    _room_open_check(membership=membership, sender=sender)
-    existing = _message_by_client_id(room_id=room_id, sender=sender, client_msg_id=client_msg_id)
-    if existing is not None:
-        return _result(existing, created=False)
+    if room is None:
+        room = membership_get(room_id=room_id, user=sender).room
     # Checked before anything is stored: a message becomes visible only as the filter allows.
-    verdict = content_filter.check(body, room_kind=membership.room.kind)
+    verdict = content_filter.check(body, room_kind=room.kind)
     try:
         with transaction.atomic():
             seq = room_seq_take(room_id) if verdict.delivered else None
-            # Checked again under the room's lock: a member removed (or a seeker who deleted
-            # their data) a moment ago must not get a message in after all.
-            if not Membership.objects.filter(
-                room_id=room_id, user=sender, user__is_active=True
-            ).exists():
-                raise RoomNotFound("There is no room with that id that you are a member of.")
-            if seq is not None and membership.room.kind == Room.Kind.ONE_TO_ONE:
-                # A moderator's pause takes the room's lock too: a chat paused a moment ago
-                # refuses this message rather than letting it in after all.
-                _room_open_check(membership=membership, sender=sender)
+            # Under the room's lock: a member removed (or a seeker who deleted their data), a
+            # chat ended or paused, a group closed a moment ago refuses this message rather
+            # than letting it in after all.
+            role = _member_role(room_id=room_id, sender=sender)
+            _room_open_check(room=room, role=role, sender=sender)
             message = Message(
                 room_id=room_id,
                 seq=seq,
                 sender=sender,
-                sender_role=membership.role,
+                sender_role=role,
                 client_msg_id=client_msg_id,
                 body=verdict.masked_text if verdict.masked_text is not None else body,
                 status=screenings.message_status_for(verdict),
                 content_warning=screenings.content_warning_for(verdict),
             )
-            message.full_clean(validate_unique=False, validate_constraints=False)
+            # The room and sender were just checked; validating them again would read both.
+            message.full_clean(
+                exclude=["room", "sender"], validate_unique=False, validate_constraints=False
+            )
             message.save()
             screening = None
             if screenings.needs_record(verdict):
                 screening = screenings.screening_record(
-                    message=message, verdict=verdict, room=membership.room, typed=body
+                    message=message, verdict=verdict, room=room, typed=body
                 )
             if verdict.escalate:
                 escalation_raise(
@@ -100,7 +105,8 @@ def message_send(*, room_id: int, sender: User, client_msg_id: uuid.UUID, body: 
             if seq is not None:
                 message_publish(message)
     except IntegrityError:
-        # The same client_msg_id was stored by a concurrent request an instant ago.
+        # A re-send: this client_msg_id is stored already (by an earlier frame, or by a
+        # concurrent one an instant ago). The rollback gave the seq back.
         existing = _message_by_client_id(
             room_id=room_id, sender=sender, client_msg_id=client_msg_id
         )
@@ -115,12 +121,21 @@ def room_seq_take(room_id: int) -> int:
 
     The UPDATE takes the room's row lock (PostgreSQL) or the write lock (SQLite) until commit,
     so concurrent senders are numbered one after another, and a rollback takes the number back
-    with it: seq stays gapless.
+    with it: seq stays gapless. One statement: the new number comes back with RETURNING.
     """
-    Room.objects.filter(pk=room_id).update(
-        last_seq=F("last_seq") + 1, last_message_at=timezone.now()
-    )
-    return Room.objects.values_list("last_seq", flat=True).get(pk=room_id)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Room._meta.db_table)} "  # noqa: S608 - names from the model
+            f"SET {quote('last_seq')} = {quote('last_seq')} + 1, "
+            f"{quote('last_message_at')} = %s WHERE {quote('id')} = %s "
+            f"RETURNING {quote('last_seq')}",
+            [connection.ops.adapt_datetimefield_value(timezone.now()), room_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise RoomNotFound("There is no room with that id that you are a member of.")
+    return row[0]
 
 
 def message_publish(message: Message) -> None:
@@ -142,10 +157,20 @@ def _result(message: Message, *, created: bool) -> SendResult:
     )
 
 
-def _room_open_check(*, membership, sender: User) -> None:
+def _member_role(*, room_id: int, sender: User) -> str:
+    role = (
+        Membership.objects.filter(room_id=room_id, user=sender, user__is_active=True)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None:
+        raise RoomNotFound("There is no room with that id that you are a member of.")
+    return role
+
+
+def _room_open_check(*, room: Room, role: str, sender: User) -> None:
     """Refuse messages to a support chat that has ended or that a moderator paused (moderators
     in the room may still write), or to a group that is not open."""
-    room = membership.room
     if room.kind == Room.Kind.ONE_TO_ONE:
         state, paused_at = (
             SupportSession.objects.filter(room_id=room.pk).values_list("state", "paused_at").first()
@@ -156,7 +181,7 @@ def _room_open_check(*, membership, sender: User) -> None:
                 "You can start a new chat whenever you like.",
                 code="session_ended",
             )
-        if paused_at is not None and membership.role != Membership.Role.MODERATOR:
+        if paused_at is not None and role != Membership.Role.MODERATOR:
             raise Conflict(SESSION_PAUSED_DETAIL, code="session_paused")
     elif room.kind == Room.Kind.GROUP:
         group_send_check(room_id=room.pk, user=sender)
