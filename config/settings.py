@@ -309,6 +309,23 @@ METRICS = {
     "PERCENTILE_MIN_GROUP": env.int("METRICS_PERCENTILE_MIN_GROUP", default=10),
 }
 
+# Data retention (docs/operations.md, "Data retention"): the worker's purge blanks the text of
+# messages and of staff notes once they are this old, except in rooms under a safeguarding hold
+# or with an escalation still unresolved. The rows stay, so evaluators' figures are unchanged.
+# 0 keeps that kind of text for ever (`manage.py check` warns about it in production).
+RETENTION = {
+    # Message bodies, and staff copies of message text (masked originals, removed messages),
+    # whispers between moderators and supporters: the conversation itself.
+    "MESSAGE_BODY_DAYS": env.int("RETENTION_MESSAGE_BODY_DAYS", default=90),
+    # Notes staff wrote about a chat or a person (handover, review, escalation, check-in notes,
+    # reasons for removing a message), and seekers' feedback comments.
+    "NOTES_DAYS": env.int("RETENTION_NOTES_DAYS", default=365),
+    # How often the purge runs; the admin page warns when no run succeeded for twice this.
+    "PURGE_EVERY_MINUTES": env.int("RETENTION_PURGE_EVERY_MINUTES", default=360),
+    # Rows blanked per transaction: short transactions, never a long lock on busy tables.
+    "BATCH_SIZE": env.int("RETENTION_BATCH_SIZE", default=500),
+}
+
 # The worker that runs durable jobs: `manage.py run_worker` (docs/operations.md, "Worker and
 # durable jobs").
 WORKER = {

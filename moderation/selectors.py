@@ -58,6 +58,8 @@ def held_for_sender(*, room_id: int, user: User) -> list[dict]:
             room_id=room_id,
             sender=user,
             seq__isnull=True,
+            # Not once the retention purge has cleared it.
+            removed_at__isnull=True,
             status__in=[Message.Status.HELD, Message.Status.BLOCKED],
             screening__review__in=[Screening.Review.PENDING, Screening.Review.KEPT],
         )

@@ -68,6 +68,12 @@ def screening_release(*, screening_id: int, moderator: User, note: str = "") -> 
             .select_related("sender")
             .get(pk=screening.message_id)
         )
+        if message.removed_by == Message.RemovedBy.RETENTION:
+            raise Conflict(
+                "This message is older than the service keeps messages, and its text has "
+                "been cleared, so it can't be shared.",
+                code="message_removed",
+            )
         if message.removed_at is not None or not message.sender.is_active:
             raise Conflict(
                 "The sender has since deleted their data, so this can't be shared.",

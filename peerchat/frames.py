@@ -12,9 +12,10 @@ def utc(moment: datetime) -> str:
 def message_frame(message: Message) -> dict:
     """Return the `message` frame of a visible message (`sender` must be loaded).
 
-    A removed message (its sender deleted their data, or a moderator took it out) keeps its
-    place and `seq` with an empty `body`, `"removed": true` and `removed_by` (`sender` or
-    `moderator`); other messages carry neither key, so their frames are unchanged. A message
+    A removed message (its sender deleted their data, a moderator took it out, or the
+    retention purge cleared it) keeps its place and `seq` with an empty `body`,
+    `"removed": true` and `removed_by` (`sender`, `moderator` or `retention`); other messages
+    carry neither key, so their frames are unchanged. A message
     the filter put behind a reveal carries `content_warning`.
     """
     frame = {

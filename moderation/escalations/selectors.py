@@ -3,10 +3,11 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from moderation.models import AuditEntry, Escalation, EscalationTrigger
+from moderation.models import AuditEntry, Escalation, EscalationTrigger, SafeguardingHold
+from moderation.retention.selectors import hold_dict
 from peerchat.errors import NotFound
 from peerchat.frames import message_frame, utc
 from peerchat.models import Message, Room, User
@@ -55,6 +56,15 @@ def _trigger_dict(trigger: EscalationTrigger) -> dict:
     return entry
 
 
+def _active_hold(room: Room) -> SafeguardingHold | None:
+    holds = getattr(room, "active_holds", None)  # prefetched by the feed's queryset
+    if holds is None:
+        holds = list(
+            room.safeguarding_holds.filter(released_at__isnull=True).select_related("placed_by")
+        )
+    return holds[0] if holds else None
+
+
 def escalation_item(escalation: Escalation) -> dict:
     """One escalation as the moderators' page shows it (no transcript: that read is audited)."""
     room = escalation.room
@@ -101,6 +111,8 @@ def escalation_item(escalation: Escalation) -> dict:
         }
         if session is not None
         else None,
+        # The room's safeguarding hold, if one keeps its record past retention.
+        "hold": hold_dict(_active_hold(room)),
     }
 
 
@@ -135,6 +147,14 @@ def _feed_queryset():
         "raised_by",
         "acknowledged_by",
         "resolved_by",
+    ).prefetch_related(
+        Prefetch(
+            "room__safeguarding_holds",
+            queryset=SafeguardingHold.objects.filter(released_at__isnull=True).select_related(
+                "placed_by"
+            ),
+            to_attr="active_holds",
+        )
     )
 
 

@@ -11,6 +11,7 @@ from moderation.models.filter import (
     Screening,
 )
 from moderation.models.oversight import MessageRemoval, RoomPresence, Whisper
+from moderation.models.retention import RetentionRun, SafeguardingHold
 
 __all__ = [
     "AppendOnly",
@@ -23,8 +24,10 @@ __all__ = [
     "PolicyState",
     "PolicyTerm",
     "PolicyTermQuerySet",
+    "RetentionRun",
     "ReviewNote",
     "RoomPresence",
+    "SafeguardingHold",
     "Screening",
     "Whisper",
 ]

@@ -223,7 +223,9 @@ def whisper_frame(whisper: Whisper) -> dict:
 def whispers_recent(*, room_id: int, limit: int = WHISPERS_IN_JOINED) -> list[dict]:
     """The room's newest `limit` whispers, oldest first."""
     whispers = list(
+        # Whispers the retention purge emptied are not shown.
         Whisper.objects.filter(room_id=room_id)
+        .exclude(body="")
         .select_related("author")
         .order_by("-created_at", "-pk")[:limit]
     )

@@ -106,6 +106,7 @@ class Message(models.Model):
     class RemovedBy(models.TextChoices):
         SENDER = "sender", "Its sender"
         MODERATOR = "moderator", "A moderator"
+        RETENTION = "retention", "The retention period"
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     # Null only for messages that are not visible (held or blocked by the content filter).
@@ -119,8 +120,9 @@ class Message(models.Model):
     # Set when the content filter delivered the message behind a reveal ("graphic").
     content_warning = models.CharField(max_length=20, blank=True)
     sent_at = models.DateTimeField(auto_now_add=True)
-    # Set when the sender deleted their data, or a moderator took the message out: the body
-    # is emptied and others see a neutral marker in its place, so every seq stays in the room.
+    # Set when the sender deleted their data, a moderator took the message out, or the
+    # retention purge cleared it (moderation.retention): the body is emptied and others see a
+    # neutral marker in its place, so every seq stays in the room.
     removed_at = models.DateTimeField(null=True, blank=True)
     removed_by = models.CharField(max_length=16, choices=RemovedBy.choices, blank=True)
 
@@ -134,6 +136,14 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["room", "sender", "client_msg_id"],
                 name="message_unique_client_msg_id",
+            ),
+        ]
+        indexes = [
+            # The retention purge's batches: the oldest messages whose text is still there.
+            models.Index(
+                fields=["sent_at"],
+                condition=Q(removed_at__isnull=True),
+                name="message_unremoved_sent_at",
             ),
         ]
 

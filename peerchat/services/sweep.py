@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from moderation.oversight.services import presence_sweep
+from moderation.retention.services import purge_ensure
 from peerchat.models import SupportRequest, SupportSession
 from peerchat.services.groups import groups_close_finished
 from peerchat.services.queue import matching_run, support_request_leave
@@ -38,7 +39,8 @@ def support_sweep(*, now: datetime | None = None) -> SweepResult:
     - supporters whose scheduled shift is over go off shift (their chats carry on);
     - groups left open past their end close;
     - a moderator whose page stopped answering no longer counts as present in a room;
-    - matching runs, because continuity waits and pauses run out with time.
+    - matching runs, because continuity waits and pauses run out with time;
+    - the worker's periodic jobs (supervision scan, retention purge) are scheduled.
     """
     now = now or timezone.now()
     support = settings.SUPPORT
@@ -64,8 +66,10 @@ def support_sweep(*, now: datetime | None = None) -> SweepResult:
     if SupportRequest.objects.filter(state=SupportRequest.State.WAITING).exists():
         matched = len(matching_run(now=now))
     presences_ended = presence_sweep(now=now)
-    # Supervision's periodic work (reminders, recurring slots) runs in the worker.
+    # Supervision's periodic work (reminders, recurring slots) and the retention purge run in
+    # the worker; the sweep only makes sure this period's job exists.
     scan_ensure(now=now)
+    purge_ensure(now=now)
     result = SweepResult(gone, ended, closed, groups_closed, matched, presences_ended)
     if any(dataclasses.astuple(result)):
         logger.info("support sweep: %s", result)

@@ -267,6 +267,28 @@ def test_an_escalation_rings_and_is_taken_on_read_and_resolved(open_console, ser
     expect(page.locator("#escalations-empty")).to_be_visible()
     assert kai.chimes() == 1
 
+    # The chat's record can be kept past the retention period: a safeguarding hold, and let go.
+    done.get_by_role("button", name="Keep this chat's record").click()
+    hold_form = done.locator("form.escalation-hold-form")
+    hold_form.get_by_role("button", name="Place safeguarding hold").click()
+    expect(hold_form.locator(".form-error")).to_have_text("Say why the record must be kept.")
+    hold_form.get_by_label("Why must the record be kept? (staff only, required)").fill(
+        "Safeguarding referral made."
+    )
+    hold_form.get_by_role("button", name="Place safeguarding hold").click()
+    expect(done.locator(".escalation-hold")).to_contain_text(
+        "Safeguarding hold: this chat's messages and notes are kept past the retention period"
+    )
+    expect(done.locator(".escalation-hold")).to_contain_text("Placed by you at")
+    expect(done).to_contain_text("Why: Safeguarding referral made.")
+    expect(hold_form).to_be_hidden()
+    done.get_by_role("button", name="Release the hold").click()
+    release = done.locator("form.escalation-hold-form")
+    release.get_by_role("button", name="Release the hold").click()
+    expect(done.locator(".escalation-hold")).to_have_count(0)
+    expect(done.locator(".escalation-status")).to_contain_text("Hold released")
+    expect(done.get_by_role("button", name="Keep this chat's record")).to_be_visible()
+
     text = page.locator("#review").inner_text().lower()
     for word in ("violation", "banned", "offender"):
         assert word not in text, word

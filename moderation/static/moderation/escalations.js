@@ -7,7 +7,9 @@
 // snapshot on every (re)watch and again after a server-side outage (it replaces the list), then
 // an `escalation` frame for every step (replace the item by id). Taking one on, resolving it,
 // reading the room's recent messages (audited) and raising one go through the JSON API
-// (moderation/api/escalations.py). Everything from the server reaches the page as text.
+// (moderation/api/escalations.py); so does a safeguarding hold on the escalation's room, which
+// keeps its messages and notes past the retention period (moderation/api/retention.py).
+// Everything from the server reaches the page as text.
 (function () {
   "use strict";
 
@@ -24,6 +26,8 @@
   const SNAPSHOT_FALLBACK_MS = 6000;
   const RESOLVED_SHOWN = 20;
   const NOTE_MAX_CHARS = 2000;
+  const HOLD_REASON_MAX_CHARS = 500;
+  const roomsUrl = app.dataset.roomsUrl || "/api/moderation/rooms";
   const SOUND_KEY = "peerchat.console.sound.v1." + me.handle;
 
   const byId = (id) => document.getElementById(id);
@@ -491,6 +495,7 @@
       statusLine,
       busy: null,
       resolveForm: null,
+      holdForm: null,
       context: null,
       key: "",
     };
@@ -608,6 +613,25 @@
       parts.push(element("p", "escalation-session", "Group room"));
     }
 
+    if (item.hold && typeof item.hold === "object") {
+      const hold = element("p", "escalation-hold");
+      hold.append(element("strong", null, "Safeguarding hold: "));
+      hold.append(
+        "this chat's messages and notes are kept past the retention period until it's released. ",
+      );
+      hold.append(
+        "Placed by " + (item.hold.placed_by === me.handle ? "you" : item.hold.placed_by || "a moderator"),
+      );
+      if (item.hold.placed_at) hold.append(" at ", timeElement(item.hold.placed_at));
+      hold.append(".");
+      parts.push(hold);
+      if (item.hold.reason) {
+        const why = element("p", "escalation-note");
+        why.append(element("span", "review-label", "Why: "), item.hold.reason);
+        parts.push(why);
+      }
+    }
+
     const triggers = Array.isArray(item.triggers) ? item.triggers : [];
     if (triggers.length) {
       const heading = element(
@@ -692,6 +716,13 @@
       resolve.setAttribute("aria-expanded", String(open));
       made.push(resolve);
     }
+    const holdOpen = Boolean(card.holdForm && !card.holdForm.hidden);
+    const hold = item.hold
+      ? button("Release the hold", "button button-quiet button-small")
+      : button("Keep this chat's record", "button button-quiet button-small");
+    hold.dataset.act = "hold";
+    hold.setAttribute("aria-expanded", String(holdOpen));
+    made.push(hold);
     const contextOpen = Boolean(card.context && !card.context.root.hidden);
     const recent = button(
       contextOpen ? "Hide recent messages" : "Recent messages",
@@ -764,6 +795,7 @@
     if (act === "acknowledge") acknowledge(card);
     else if (act === "resolve") toggleResolveForm(card);
     else if (act === "context") toggleContext(card);
+    else if (act === "hold") toggleHoldForm(card);
   }
 
   async function acknowledge(card) {
@@ -904,6 +936,113 @@
       }
     });
     form.hidden = true;
+    return form;
+  }
+
+  // Safeguarding hold: keep the room's record past retention, or let it go -------------------
+
+  function toggleHoldForm(card) {
+    const item = items.get(card.id);
+    if (!item) return;
+    const mode = item.hold ? "release" : "place";
+    if (card.holdForm && !card.holdForm.hidden && card.holdForm.dataset.mode === mode) {
+      card.holdForm.hidden = true;
+      card.key = "";
+      render();
+      return;
+    }
+    if (card.holdForm) card.holdForm.remove();
+    card.holdForm = makeHoldForm(card, mode);
+    card.forms.prepend(card.holdForm);
+    card.key = "";
+    render();
+    card.holdForm.querySelector("textarea").focus();
+  }
+
+  function makeHoldForm(card, mode) {
+    const placing = mode === "place";
+    const form = element("form", "review-form escalation-hold-form");
+    form.noValidate = true;
+    form.dataset.mode = mode;
+    const noteId = newId("hold");
+    const lead = element(
+      "p",
+      "panel-lead",
+      placing
+        ? "A safeguarding hold keeps this chat's messages and notes past the retention period, " +
+            "for a referral, a complaint or a review. Placing it is recorded."
+        : "Releasing the hold lets the next purge clear what is past the retention period. " +
+            "Releasing it is recorded.",
+    );
+    const label = element(
+      "label",
+      null,
+      placing ? "Why must the record be kept? (staff only, required)" : "Note (optional)",
+    );
+    label.htmlFor = noteId;
+    const box = element("textarea");
+    box.id = noteId;
+    box.rows = 2;
+    box.maxLength = HOLD_REASON_MAX_CHARS;
+    const problem = element("p", "form-error");
+    problem.setAttribute("role", "alert");
+    problem.hidden = true;
+    const save = element(
+      "button",
+      "button button-small",
+      placing ? "Place safeguarding hold" : "Release the hold",
+    );
+    save.type = "submit";
+    const cancel = button("Cancel", "button button-quiet button-small");
+    const row = element("div", "review-buttons");
+    row.append(save, cancel);
+    form.append(lead, label, box, problem, row);
+    cancel.addEventListener("click", () => {
+      form.hidden = true;
+      card.key = "";
+      render();
+      const opener = card.actions.querySelector("[data-act='hold']");
+      if (opener) opener.focus();
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      setText(problem, "");
+      const text = box.value.trim();
+      if (placing && !text) {
+        setText(problem, "Say why the record must be kept.");
+        box.focus();
+        return;
+      }
+      const item = items.get(card.id);
+      if (!item) return;
+      save.disabled = true;
+      try {
+        const base = roomsUrl + "/" + item.room + "/hold";
+        const data = placing
+          ? await conn.postJSON(base, { reason: text, escalation: card.id })
+          : await conn.postJSON(base + "/release", { note: text });
+        const hold = data && data.hold && data.hold.active ? data.hold : null;
+        items.set(card.id, { ...items.get(card.id), hold });
+        box.value = "";
+        form.hidden = true;
+        card.key = "";
+        render();
+        cardStatus(
+          card,
+          hold
+            ? "Safeguarding hold placed: this chat's record is kept until it's released."
+            : "Hold released: the next purge clears what is past the retention period.",
+        );
+        const opener = card.actions.querySelector("[data-act='hold']");
+        if (opener) opener.focus();
+      } catch (error) {
+        if (conn.signedOut) return;
+        setText(problem, failureText(error, placing ? "The hold wasn't placed." : "It wasn't released."));
+        if (error.status === 404 || error.status === 409) await refreshSnapshot();
+      } finally {
+        save.disabled = false;
+      }
+    });
     return form;
   }
 

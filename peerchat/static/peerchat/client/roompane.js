@@ -42,6 +42,9 @@
   });
   const fullDate = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 
+  // Who a `message_removed` frame says removed the messages; anything else reads as "sender".
+  const REMOVED_BY = new Set(["sender", "moderator", "retention"]);
+
   const TEXT = {
     empty: "No messages yet. Say hello whenever you're ready.",
     loading: "Loading messages…",
@@ -50,6 +53,8 @@
     ended: "This chat has ended. You can still read it here.",
     removed: "Message removed by sender",
     removedByModerator: "A moderator removed this message",
+    // The retention purge (docs/operations.md, "Data retention"): calm, and true for everyone.
+    removedByRetention: "Older messages are cleared after a while, to protect privacy",
     muted: "Message from someone you muted",
     moderatorNote: "Moderators can see this chat to keep everyone safe.",
     showWarned: "Show message",
@@ -1147,7 +1152,7 @@
       for (const seq of frame.seqs) {
         const message = this.messages.get(seq);
         if (!message || message.removed) continue;
-        const by = frame.by === "moderator" ? "moderator" : "sender";
+        const by = REMOVED_BY.has(frame.by) ? frame.by : "sender";
         this.messages.set(seq, { ...message, body: "", removed: true, removed_by: by });
         this.notes.delete(seq);
         this._refreshMessage(seq);
@@ -1496,12 +1501,17 @@
       if (!Number.isNaN(date.getTime())) time.title = fullDate.format(date);
 
       if (frame.removed) {
-        // Its sender deleted their data, or a moderator took it out: the message keeps its
-        // place, without words or name, and without blame.
+        // Its sender deleted their data, a moderator took it out, or it was older than the
+        // service keeps messages: it keeps its place, without words or name, without blame.
         item.classList.add("message--removed");
         const meta = element("p", "message-meta");
         meta.append(time);
-        const text = frame.removed_by === "moderator" ? TEXT.removedByModerator : TEXT.removed;
+        const text =
+          frame.removed_by === "moderator"
+            ? TEXT.removedByModerator
+            : frame.removed_by === "retention"
+              ? TEXT.removedByRetention
+              : TEXT.removed;
         item.append(meta, element("p", "message-body", text));
         return item;
       }
