@@ -1,14 +1,11 @@
 """Two-factor sign-in for staff: set-up, codes, backup codes, throttling, the gate, and resets.
 
-Codes are computed here from the device's key with RFC 6238 written out independently of
-django-otp (checked against the RFC's own test vector), so a test passes only if the server
-really accepts what an authenticator app would show.
+Codes are computed from the device's key with RFC 6238 written out independently of django-otp
+(tests/otp.py, checked here against the RFC's own test vectors), so a test passes only if the
+server really accepts what an authenticator app would show.
 """
 
-import hashlib
-import hmac
 import re
-import struct
 import time
 from base64 import b32decode
 from datetime import timedelta
@@ -35,6 +32,7 @@ from peerchat.services.two_factor import (
 )
 from peerchat.services.users import staff_user_upsert
 from peerchat.tickets import ws_ticket_issue
+from tests.otp import totp
 from tests.wsclient import ORIGIN
 
 PASSWORD = "a-long-test-password"
@@ -56,15 +54,7 @@ def make_staff(username: str, role: str, handle: str) -> User:
     )
 
 
-# RFC 6238, independently of django-otp ----------------------------------------------------------
-
-
-def totp(key: bytes, at: float, *, digits: int = 6, step: int = 30) -> str:
-    counter = int(at // step)
-    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    value = (struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF) % 10**digits
-    return f"{value:0{digits}d}"
+# Codes -------------------------------------------------------------------------------------------
 
 
 def code_for(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
