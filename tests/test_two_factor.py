@@ -310,6 +310,26 @@ def test_a_backup_code_works_once_and_is_audited(two_factor_on, supporter):
 
 
 @pytest.mark.django_db
+def test_the_password_alone_cannot_set_up_another_app(two_factor_on, supporter):
+    enrolled(supporter)
+    client, _ = password_only(supporter)
+    assert (
+        client.get("/accounts/two-factor/setup/")
+        .headers["Location"]
+        .startswith("/accounts/two-factor/?next=")
+    )
+    # Someone who knows the password makes a set-up of their own and confirms it: refused.
+    theirs = totp_enrolment_start(user=supporter)
+    response = client.post(
+        "/accounts/two-factor/setup/", {"code": code_for(theirs), "device": str(theirs.pk)}
+    )
+    assert response.headers["Location"].startswith("/accounts/two-factor/?next=")
+    theirs.refresh_from_db()
+    assert not theirs.confirmed
+    assert client.get("/staff/").status_code == 302
+
+
+@pytest.mark.django_db
 def test_signing_out_works_from_the_two_factor_pages(two_factor_on, supporter):
     client, _ = password_only(supporter)
     html = client.get("/accounts/two-factor/setup/").content.decode()
