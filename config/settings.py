@@ -65,6 +65,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "peerchat",
     "moderation",
     "peerchat.jobs",
@@ -78,7 +81,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.StaffTwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -159,6 +164,13 @@ LOGIN_URL = "/accounts/login/"
 CSRF_FAILURE_VIEW = "peerchat.api.csrf_failure"
 LOGIN_REDIRECT_URL = "/after-sign-in/"
 LOGOUT_REDIRECT_URL = "/"
+
+# Two-factor sign-in for staff (docs/operations.md, "Two-factor sign-in for staff"): everyone who
+# signs in with a password gives a code from an authenticator app after it. On by default in
+# production; off by default with DEBUG, so the demo accounts sign in with a password alone.
+STAFF_TWO_FACTOR = env.bool("STAFF_TWO_FACTOR", default=not DEBUG)
+# The name authenticator apps list the account under (django-otp's setting).
+OTP_TOTP_ISSUER = env.str("TWO_FACTOR_ISSUER", default="peerchat")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/London")

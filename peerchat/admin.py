@@ -1,5 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import Exists, OuterRef
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from peerchat.models import (
     Agreement,
@@ -18,7 +21,14 @@ from peerchat.models import (
     User,
 )
 from peerchat.services.rooms import room_member_remove
+from peerchat.services.two_factor import two_factor_reset
 from peerchat.services.users import staff_user_deactivate
+
+# Two-factor devices are changed only by their owner (set-up) and by the audited reset below,
+# never edited here: django-otp's own admin pages would show keys and skip the audit log.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 class SupporterProfileInline(admin.StackedInline):
@@ -35,7 +45,7 @@ class SupporterProfileInline(admin.StackedInline):
 
 @admin.register(User)
 class PeerchatUserAdmin(UserAdmin):
-    list_display = ("username", "handle", "role", "supporter_level", "is_active")
+    list_display = ("username", "handle", "role", "supporter_level", "is_active", "two_factor")
     list_filter = ("role", "supporter_level", "is_active")
     search_fields = ("username", "handle")
     fieldsets = (
@@ -47,7 +57,24 @@ class PeerchatUserAdmin(UserAdmin):
         ("Peer support", {"fields": ("role", "supporter_level", "handle")}),
     )
     inlines = (SupporterProfileInline,)
-    actions = ("close_accounts",)
+    actions = ("close_accounts", "reset_two_factor")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                has_two_factor=Exists(
+                    TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+                )
+            )
+        )
+
+    @admin.display(boolean=True, description="Two-factor set up", ordering="has_two_factor")
+    def two_factor(self, obj):
+        if obj.role == User.Role.SEEKER:
+            return None
+        return obj.has_two_factor
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None and obj.role == User.Role.SUPPORTER else ()
@@ -70,6 +97,18 @@ class PeerchatUserAdmin(UserAdmin):
             staff_user_deactivate(user=user, by=request.user)
             closed += 1
         self.message_user(request, f"Closed {closed} account(s); their bookings were released.")
+
+    @admin.action(description="Reset two-factor of the selected staff (lost or new phone)")
+    def reset_two_factor(self, request, queryset):
+        reset = 0
+        for user in queryset.exclude(role=User.Role.SEEKER):
+            two_factor_reset(user=user, by=request.user, via="admin")
+            reset += 1
+        self.message_user(
+            request,
+            f"Reset two-factor for {reset} account(s). They set up an authenticator app again "
+            "at their next sign-in; their open pages were signed out.",
+        )
 
 
 class MembershipInline(admin.TabularInline):

@@ -43,6 +43,7 @@ from peerchat.frames import ack_frame, error_frame, message_frame
 from peerchat.hub import get_hub
 from peerchat.models import Membership
 from peerchat.selectors.support import queue_frames, session_for_room, session_frame
+from peerchat.selectors.two_factor import session_two_factor_pending, two_factor_required
 from peerchat.services.groups import facilitator_presence_touch, group_join_extras
 from peerchat.services.messages import message_send
 from peerchat.services.queue import QUEUE_GROUP, STAFF_QUEUE_GROUP
@@ -115,6 +116,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
+            if two_factor_required(user) and await database_sync_to_async(
+                session_two_factor_pending
+            )(user=user, session=self.scope.get("session")):
+                # Staff who gave their password but not yet their code: not signed in here.
+                await self._send_error(
+                    "two_factor_required", "Finish signing in with your two-factor code first."
+                )
+                self.closed = True
+                await self.close(code=protocol.CLOSE_NOT_AUTHENTICATED)
+                return
             await self._authenticated(user)
         else:
             await self._send_frame(
@@ -410,7 +421,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if state is not None and not state.observing:
                 await self._drop_room(event["room"])
                 await self._send_frame({"type": "left", "room": event["room"], "reason": "removed"})
-        elif action == "account_closed":
+        elif action in ("account_closed", "two_factor_reset"):
             self.closed = True
             await self.close(code=protocol.CLOSE_SESSION_ENDED)
         elif action == "signed_out":

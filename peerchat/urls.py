@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("peerchat.views.accounts")),
+    path("", include("peerchat.views.two_factor")),
     path("", include("peerchat.views.support")),
     path("", include("peerchat.views.staff")),
     path("", include("peerchat.views.groups")),

@@ -61,6 +61,9 @@ class Topology:
             "HTTPS": "0",
             "STATIC_ROOT": str(tmp_path / "static"),
             "LOG_LEVEL": "WARNING",
+            # The demo accounts sign in with their password alone; a test that wants
+            # two-factor passes STAFF_TWO_FACTOR=1 in extra_env.
+            "STAFF_TWO_FACTOR": "0",
         }
         self.env.pop("REDIS_URL", None)
         if postgres_url:

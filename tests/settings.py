@@ -30,3 +30,5 @@ SUPPORT = {
 }
 # Tests run jobs by calling run_due() themselves; servers started by tests run their workers.
 WORKER = {**WORKER, "EMBEDDED": False}  # noqa: F405
+# Staff sign in with a password alone unless a test turns two-factor on (tests/test_two_factor.py).
+STAFF_TWO_FACTOR = False

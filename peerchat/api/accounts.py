@@ -8,6 +8,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from peerchat import selectors
+from peerchat.api.common import answers_errors
 from peerchat.api.common import error_response as _error
 from peerchat.api.common import signed_in_only as _signed_in_only
 from peerchat.errors import RoomNotFound
@@ -81,11 +82,15 @@ def room_messages(request, room_id: int):
 
 @require_POST
 @_signed_in_only
+@answers_errors
 def ws_tickets(request):
     """Issue a short-lived ticket for the websocket's `auth` frame (non-browser clients)."""
     return JsonResponse(
         {
-            "ticket": ws_ticket_issue(user=request.user),
+            # Staff sessions that have not given their two-factor code get none (403).
+            "ticket": ws_ticket_issue(
+                user=request.user, otp_device=getattr(request.user, "otp_device", None)
+            ),
             "expires_in": settings.PEERCHAT["WS_TICKET_MAX_AGE_SECONDS"],
         },
         status=201,
