@@ -175,10 +175,10 @@ PEERCHAT = {
     # Frames refused for rate in a row before the socket is closed as abusive (4429).
     "WS_RATE_CLOSE_AFTER": env.int("WS_RATE_CLOSE_AFTER", default=50),
     # Token bucket per user, shared by all their sockets on every process (peerchat.limits).
-    # A supporter with three chats typing fast sends about 2 frames a second; the burst
-    # covers several tabs re-joining their rooms at once after a reconnect.
+    # A supporter with three chats typing fast sends about 2 frames a second; the burst, four
+    # sockets' worth, covers several tabs re-joining their rooms at once after a reconnect.
     "WS_USER_RATE_PER_SECOND": env.float("WS_USER_RATE_PER_SECOND", default=20.0),
-    "WS_USER_RATE_BURST": env.int("WS_USER_RATE_BURST", default=100),
+    "WS_USER_RATE_BURST": env.int("WS_USER_RATE_BURST", default=120),
     # Signed-in sockets one user may have open at once, across processes (close 4409).
     "WS_MAX_CONNECTIONS_PER_USER": env.int("WS_MAX_CONNECTIONS_PER_USER", default=12),
     # How often each process re-adds its fan-out channel to its groups, well inside the
