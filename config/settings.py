@@ -205,10 +205,57 @@ PEERCHAT = {
     "WS_RATE_BURST": env.int("WS_RATE_BURST", default=30),
     # Frames refused for rate in a row before the socket is closed as abusive (4429).
     "WS_RATE_CLOSE_AFTER": env.int("WS_RATE_CLOSE_AFTER", default=50),
+    # Token bucket per user, shared by all their sockets on every process (peerchat.limits).
+    # A supporter with three chats typing fast sends about 2 frames a second; the burst, four
+    # sockets' worth, covers several tabs re-joining their rooms at once after a reconnect.
+    "WS_USER_RATE_PER_SECOND": env.float("WS_USER_RATE_PER_SECOND", default=20.0),
+    "WS_USER_RATE_BURST": env.int("WS_USER_RATE_BURST", default=120),
+    # Signed-in sockets one user may have open at once, across processes (close 4409).
+    "WS_MAX_CONNECTIONS_PER_USER": env.int("WS_MAX_CONNECTIONS_PER_USER", default=12),
     # How often each process re-adds its fan-out channel to its groups, well inside the
     # channel layer's group expiry (a day by default).
     "HUB_GROUP_REFRESH_SECONDS": env.int("HUB_GROUP_REFRESH_SECONDS", default=3600),
 }
+
+# Abuse limits (docs/operations.md, "Abuse limits"): shared by every process through Redis
+# when REDIS_URL is set, kept by the one process otherwise. If Redis does not answer, the
+# limits allow everything (fail open) rather than cut anyone off.
+LIMITS = {
+    "REDIS_URL": REDIS_URL,
+    "KEY_PREFIX": env.str("LIMITS_KEY_PREFIX", default="peerchat-limits"),
+    # A Redis that takes longer than this counts as down (the limits then allow).
+    "REDIS_TIMEOUT_SECONDS": env.float("LIMITS_REDIS_TIMEOUT_SECONDS", default=0.5),
+    # Staff sign-in: failed attempts per username, and per client address, in one window.
+    "LOGIN_FAILURES_PER_USERNAME": env.int("LOGIN_FAILURES_PER_USERNAME", default=10),
+    "LOGIN_FAILURES_PER_ADDRESS": env.int("LOGIN_FAILURES_PER_ADDRESS", default=30),
+    "LOGIN_WINDOW_SECONDS": env.int("LOGIN_WINDOW_SECONDS", default=900),
+    # New seeker accounts ("Talk to someone") per client address in one window: far above
+    # what people sharing an address (a school, a mobile network) start, far below a script.
+    "SEEKER_STARTS_PER_ADDRESS": env.int("SEEKER_STARTS_PER_ADDRESS", default=60),
+    "SEEKER_STARTS_WINDOW_SECONDS": env.int("SEEKER_STARTS_WINDOW_SECONDS", default=3600),
+}
+# The cache holds the HTTP-side counters (peerchat.throttles): Redis when there is one, so
+# every process counts together.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": LIMITS["KEY_PREFIX"],
+        "OPTIONS": {
+            "socket_timeout": LIMITS["REDIS_TIMEOUT_SECONDS"],
+            "socket_connect_timeout": LIMITS["REDIS_TIMEOUT_SECONDS"],
+        },
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "peerchat"}
+}
+
+# Request bodies: the JSON API and the forms need a few kilobytes (a safety plan, at most
+# about 150 KB however its text is encoded); a larger body is refused before it is read
+# (413 `body_too_large` in the API's shape). nginx also refuses bodies over 1 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=262144)
+# Form fields in one request; the admin's bulk actions on a page of 100 rows are the most.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
 
 # The content filter (docs/operations.md, "Content filter"). Policy files are in
 # moderation/policy/; moderators' additions are in the database.

@@ -9,6 +9,7 @@ are filled from the database, so a socket never shows a message twice or out of 
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from functools import partial
 
@@ -37,7 +38,7 @@ from moderation.oversight.services import (
 )
 from moderation.screening import MODERATION_GROUP, sender_note
 from moderation.selectors import held_for_sender, review_queue_frame
-from peerchat import events, protocol, selectors, sweeper
+from peerchat import events, limits, protocol, selectors, sweeper
 from peerchat.errors import PeerchatError
 from peerchat.frames import ack_frame, error_frame, message_frame
 from peerchat.hub import get_hub
@@ -103,12 +104,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "peerchat.no-per-socket-channel"
 
     async def connect(self):
-        limits = settings.PEERCHAT
+        config = settings.PEERCHAT
         self.user = None
         self.rooms: dict[int, RoomState] = {}
         self.hub = get_hub()
-        self.bucket = TokenBucket(limits["WS_RATE_PER_SECOND"], limits["WS_RATE_BURST"])
+        self.bucket = TokenBucket(config["WS_RATE_PER_SECOND"], config["WS_RATE_BURST"])
         self.refused_for_rate = 0
+        # This socket's entry in its user's count of open sockets (peerchat.limits).
+        self.connection_id = uuid.uuid4().hex
+        self.counted_for: int | None = None
         self.closed = False
         self.tasks: set[asyncio.Task] = set()
         self.watching: set[str] = set()
@@ -133,10 +137,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     "type": "hello",
                     "protocol": protocol.PROTOCOL_VERSION,
                     "authenticated": False,
-                    "auth_timeout": limits["WS_AUTH_TIMEOUT_SECONDS"],
+                    "auth_timeout": config["WS_AUTH_TIMEOUT_SECONDS"],
                 }
             )
-            self._spawn(self._close_unless_authenticated(limits["WS_AUTH_TIMEOUT_SECONDS"]))
+            self._spawn(self._close_unless_authenticated(config["WS_AUTH_TIMEOUT_SECONDS"]))
 
     async def disconnect(self, code):
         self.closed = True
@@ -149,11 +153,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rooms.clear()
         await self.hub.unsubscribe_all(self)
         await self._presence_leave(present_in)
+        if self.counted_for is not None:
+            await limits.connection_close(
+                user_id=self.counted_for, connection_id=self.connection_id
+            )
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.closed:
             return  # frames queued before we closed the socket get no answer
-        if not self.bucket.take():
+        if not await self._frame_allowed():
             self.refused_for_rate += 1
             if self.refused_for_rate >= settings.PEERCHAT["WS_RATE_CLOSE_AFTER"]:
                 logger.info("closing socket of user %s: too many frames", self._user_ref())
@@ -436,6 +444,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Subscribe first: if the channel layer is down the socket stays signed out and the
         # client can simply try again.
         await self.hub.subscribe(events.USERS_GROUP, self)
+        if not await limits.connection_open(user_id=user.pk, connection_id=self.connection_id):
+            logger.info("closing socket of user u%s: too many sockets open", user.pk)
+            await self._send_error(
+                "too_many_connections",
+                "This account has too many chat windows open. Close some, then try again.",
+            )
+            self.closed = True
+            await self.close(code=protocol.CLOSE_TOO_MANY_CONNECTIONS)
+            return
+        if self.closed:  # the client went away meanwhile: disconnect() found nothing counted
+            await limits.connection_close(user_id=user.pk, connection_id=self.connection_id)
+            return
+        self.counted_for = user.pk
+        self._spawn(self._keep_counted(user.pk))
         self.user = user
         if user.is_seeker or user.role == user.Role.SUPPORTER:
             self._spawn(self._keep_presence(user))
@@ -455,6 +477,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 },
             }
         )
+
+    async def _frame_allowed(self) -> bool:
+        """Whether a frame fits this socket's bucket and then its user's (all processes)."""
+        if not self.bucket.take():
+            return False
+        if self.user is None:
+            return True
+        return await limits.user_frame_allowed(user_id=self.user.pk)
+
+    async def _keep_counted(self, user_id: int):
+        """Keep this socket in its user's count; if this process dies the entry lapses."""
+        while not self.closed:
+            await asyncio.sleep(limits.CONNECTION_REFRESH_SECONDS)
+            await limits.connection_refresh(user_id=user_id, connection_id=self.connection_id)
 
     async def _keep_presence(self, user):
         """While a page is open, a seeker keeps their place in the queue and their chat, and

@@ -22,6 +22,7 @@ class FrameError(PeerchatError):
 # Close codes (docs/protocol.md, "Close codes").
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_SESSION_ENDED = 4403
+CLOSE_TOO_MANY_CONNECTIONS = 4409
 CLOSE_TOO_MANY_FRAMES = 4429
 
 

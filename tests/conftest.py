@@ -74,6 +74,12 @@ def _fresh_filter():
 
 
 @pytest.fixture(autouse=True)
+def _own_limits(settings):
+    """Each test counts rates, sockets and sign-in failures under keys of its own."""
+    settings.LIMITS = {**settings.LIMITS, "KEY_PREFIX": f"peerchat-tests-{uuid.uuid4().hex[:12]}"}
+
+
+@pytest.fixture(autouse=True)
 async def _empty_channel_layer():
     """Each test starts with an empty channel layer (no stale groups or messages)."""
     layer = get_channel_layer()

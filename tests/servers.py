@@ -74,6 +74,8 @@ class Topology:
         if redis_url:
             self.env["REDIS_URL"] = redis_url
             self.env["CHANNEL_LAYER_PREFIX"] = f"peerchat-live-{uuid.uuid4().hex[:8]}"
+            # Rate, socket and sign-in counts of its own, not those of an earlier run.
+            self.env["LIMITS_KEY_PREFIX"] = f"peerchat-live-limits-{uuid.uuid4().hex[:8]}"
         self.env.update(extra_env or {})
         self.process: subprocess.Popen | None = None
 

@@ -63,8 +63,11 @@ class Socket:
         assert await self.recv() == {"type": "pong", "nonce": "still-there"}
 
 
-async def open_socket(user=None, *, origin: str | None = ORIGIN, cookie: str | None = None):
-    """Connect as `user` (session cookie) or anonymously; read the `hello` frame."""
+async def open_socket(
+    user=None, *, origin: str | None = ORIGIN, cookie: str | None = None, expect_hello=True
+):
+    """Connect as `user` (session cookie) or anonymously; read the `hello` frame (unless
+    `expect_hello` is false: the server refuses the socket after accepting it)."""
     headers = []
     if origin is not None:
         headers.append((b"origin", origin.encode()))
@@ -76,6 +79,8 @@ async def open_socket(user=None, *, origin: str | None = ORIGIN, cookie: str | N
     connected, _ = await communicator.connect()
     assert connected
     socket = Socket(communicator)
+    if not expect_hello:
+        return socket
     hello = await socket.recv_type("hello")
     assert hello["authenticated"] is (user is not None)
     return socket

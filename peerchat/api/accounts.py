@@ -7,7 +7,7 @@ from django.urls import path
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from peerchat import selectors
+from peerchat import selectors, throttles
 from peerchat.api.common import answers_errors
 from peerchat.api.common import error_response as _error
 from peerchat.api.common import signed_in_only as _signed_in_only
@@ -37,6 +37,11 @@ def seekers(request):
         if request.user.is_seeker:
             return JsonResponse(_me(request.user), status=200)
         return _error(409, "already_signed_in", "You are signed in with a staff account.")
+    wait = throttles.seeker_start_wait(request)
+    if wait:
+        response = _error(429, "too_many_requests", throttles.seeker_start_refusal(wait))
+        response["Retry-After"] = str(wait)
+        return response
     user = seeker_create()
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return JsonResponse(_me(user), status=201)
@@ -95,6 +100,26 @@ def ws_tickets(request):
         },
         status=201,
     )
+
+
+def bad_request(request, exception=None):
+    """Django's 400 handler: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413, and the API
+    answers in its own shape; pages keep Django's page."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+    from django.views.defaults import bad_request as default_bad_request
+
+    too_big = isinstance(exception, RequestDataTooBig)
+    if request.path.startswith("/api/"):
+        if too_big:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return _error(413, "body_too_large", f"The request body is over {limit} bytes.")
+        if isinstance(exception, TooManyFieldsSent):
+            return _error(400, "too_many_fields", "The request has too many fields.")
+        return _error(400, "bad_request", "The request could not be understood.")
+    response = default_bad_request(request, exception)
+    if too_big:
+        response.status_code = 413
+    return response
 
 
 def csrf_failure(request, reason=""):

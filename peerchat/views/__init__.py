@@ -1,5 +1,5 @@
 """HTML pages, one module per area."""
 
-from peerchat.views.accounts import LogoutView
+from peerchat.views.accounts import LoginView, LogoutView
 
-__all__ = ["LogoutView"]
+__all__ = ["LoginView", "LogoutView"]

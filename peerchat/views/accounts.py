@@ -1,4 +1,4 @@
-"""The home and chat pages, signing out, and the health check."""
+"""The home and chat pages, signing in and out, and the health check."""
 
 import asyncio
 import uuid
@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from peerchat import events
+from peerchat import events, throttles
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 
@@ -29,6 +29,44 @@ def chat(request):
         # both ways back in (start again, or staff sign-in).
         return redirect("home")
     return render(request, "peerchat/chat.html")
+
+
+class LoginView(auth_views.LoginView):
+    """Staff sign-in, throttled per username and per client address across processes.
+
+    Failures count whether or not the username exists, and a refusal reads the same either
+    way, so the throttle tells nobody which usernames are real. Signing in resets the
+    username's count (not the address's: one person's success says nothing of the rest).
+    """
+
+    def post(self, request, *args, **kwargs):
+        username = throttles.username_subject(request.POST.get("username", ""))
+        address = throttles.client_address(request)
+        wait = max(
+            throttles.login_by_username().wait(username),
+            throttles.login_by_address().wait(address),
+        )
+        if wait:
+            context = self.get_context_data(
+                form=self.form_class(request), throttled=throttles.minutes_text(wait)
+            )
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        throttles.login_by_username().record(
+            throttles.username_subject(self.request.POST.get("username", ""))
+        )
+        throttles.login_by_address().record(throttles.client_address(self.request))
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        throttles.login_by_username().reset(
+            throttles.username_subject(self.request.POST.get("username", ""))
+        )
+        return super().form_valid(form)
 
 
 class LogoutView(auth_views.LogoutView):

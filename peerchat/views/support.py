@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
+from peerchat import throttles
 from peerchat.models import User
 from peerchat.services.users import seeker_create
 
@@ -38,6 +39,15 @@ def support(request):
         return _staff_home(user)
     if request.method == "POST":
         if not user.is_authenticated:
+            wait = throttles.seeker_start_wait(request)
+            if wait:
+                context = {
+                    "time_zone": settings.TIME_ZONE,
+                    "start_refused": throttles.seeker_start_refusal(wait),
+                }
+                response = render(request, "peerchat/support.html", context, status=429)
+                response["Retry-After"] = str(wait)
+                return response
             login(request, seeker_create(), backend="django.contrib.auth.backends.ModelBackend")
         return redirect("support")
     return render(request, "peerchat/support.html", {"time_zone": settings.TIME_ZONE})

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.live
 
 USERS = ["supporter1", "supporter2", "trainee1", "moderator"]
 TABS_PER_USER_AND_PROCESS = 2
-# Within the default per-socket burst (WS_RATE_BURST=30): the rate limit refuses nothing.
+# Within the default per-socket burst (WS_RATE_BURST=30), and each user's four sockets within
+# the per-user burst (WS_USER_RATE_BURST=120): the rate limits refuse nothing.
 PER_SOCKET = 25
 
 

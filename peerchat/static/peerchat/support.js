@@ -1051,6 +1051,13 @@
         window.location.reload(); // a staff account on this browser: the page sends them on
         return;
       }
+      if (response.status === 429) {
+        // Too many new chats from this network: the server says when to try again.
+        const refusal = await response.json().catch(() => null);
+        setText(els.startStatus, (refusal && refusal.detail) || "Please try again in a few minutes.");
+        els.startButton.disabled = false;
+        return;
+      }
       if (!response.ok) throw new Error(String(response.status));
       const body = await response.json();
       me.handle = body.handle;

@@ -16,9 +16,13 @@
   const IDLE_PING_AFTER_MS = 20000;
   const PONG_WAIT_MS = 8000;
   const RATE_PAUSE_MS = 2000;
+  // Closed for having too many sockets open: wait this long (plus up to half again) before
+  // trying again, so tabs that are each refused do not take turns knocking.
+  const TOO_MANY_WAIT_MS = 30000;
   const TICK_MS = 1000;
   const CLOSE_NOT_AUTHENTICATED = 4401;
   const CLOSE_SESSION_ENDED = 4403;
+  const CLOSE_TOO_MANY_CONNECTIONS = 4409;
   const CLOSE_TOO_MANY_FRAMES = 4429;
 
   const STATUS_TEXT = {
@@ -26,6 +30,7 @@
     connected: "Connected",
     reconnecting: "Reconnecting…",
     offline: "Offline — your messages will be sent when we reconnect",
+    "too-many": "Open in too many tabs or windows — close one or two and we'll reconnect shortly",
     "signed-out": "Signed out",
   };
 
@@ -55,6 +60,7 @@
       this.everConnected = false;
       this.rateLimitedUntil = 0;
       this.connectedAt = 0; // when the current socket was signed in
+      this._holdUntil = 0; // no reconnect before this (after 4409)
 
       this._socket = null;
       this._attempt = 0;
@@ -151,7 +157,7 @@
 
     /** Try at once instead of at the next step of the backoff (network back, tab visible). */
     reconnectNow() {
-      if (this.signedOut || !this._started) return;
+      if (this.signedOut || !this._started || Date.now() < this._holdUntil) return;
       if (this._socket && this.ready) {
         this.checkAlive();
         return;
@@ -340,6 +346,13 @@
         this.markSignedOut(code === CLOSE_SESSION_ENDED ? "signed_out_elsewhere" : "not_signed_in");
         return;
       }
+      if (code === CLOSE_TOO_MANY_CONNECTIONS) {
+        // Not a fault of the network: another tab holds the place. Wait, then try once more.
+        this._holdUntil = Date.now() + TOO_MANY_WAIT_MS;
+        this._scheduleReconnect(TOO_MANY_WAIT_MS * (1 + Math.random() / 2));
+        this._setStatus("too-many");
+        return;
+      }
       if (code === CLOSE_TOO_MANY_FRAMES) this._attempt = Math.max(this._attempt, 4);
       this._scheduleReconnect();
     }
@@ -370,13 +383,13 @@
       }
     }
 
-    _scheduleReconnect() {
+    _scheduleReconnect(atLeastMs = 0) {
       if (this.signedOut || this._reconnectTimer !== null || !this._started) return;
       this._attempt += 1;
       // Exponential backoff with jitter, so a restarted server is not met by every client at
       // once.
       const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** (this._attempt - 1));
-      const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+      const delay = Math.max(atLeastMs, ceiling / 2 + (Math.random() * ceiling) / 2);
       this._setStatus(navigator.onLine === false ? "offline" : "reconnecting");
       this._reconnectTimer = window.setTimeout(() => this._connect(), delay);
     }
@@ -493,6 +506,7 @@
   Connection.CLOSE_CODES = {
     NOT_AUTHENTICATED: CLOSE_NOT_AUTHENTICATED,
     SESSION_ENDED: CLOSE_SESSION_ENDED,
+    TOO_MANY_CONNECTIONS: CLOSE_TOO_MANY_CONNECTIONS,
     TOO_MANY_FRAMES: CLOSE_TOO_MANY_FRAMES,
   };
   Connection.csrfToken = csrfToken;
