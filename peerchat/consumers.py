@@ -18,6 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from config.logs import user_ref
 from moderation.escalations import ESCALATIONS_GROUP, escalations_frame
 from moderation.escalations.selectors import escalation_status_for_room
 from moderation.escalations.services import escalation_raise_by, raiser_note
@@ -164,7 +165,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not await self._frame_allowed():
             self.refused_for_rate += 1
             if self.refused_for_rate >= settings.PEERCHAT["WS_RATE_CLOSE_AFTER"]:
-                logger.info("closing socket of user %s: too many frames", self._user_ref())
+                logger.info(
+                    "closing socket of user %s: too many frames",
+                    self._user_ref(),
+                    extra={"event": "socket_rate_closed", "user": self._user_ref()},
+                )
                 self.closed = True
                 await self.close(code=protocol.CLOSE_TOO_MANY_FRAMES)
                 return
@@ -187,7 +192,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except PeerchatError as error:
             await self._send_error(error.code, error.detail, **_context_of(frame))
         except Exception:
-            logger.exception("frame from user %s failed", self._user_ref())
+            logger.exception(
+                "frame from user %s failed",
+                self._user_ref(),
+                extra={
+                    "event": "frame_failed",
+                    "user": self._user_ref(),
+                    "frame": type(frame).__name__.lower() if frame is not None else None,
+                    "room": _context_of(frame).get("room"),
+                },
+            )
             await self._send_error(
                 "server_error", "Something went wrong on our side; try again.", **_context_of(frame)
             )
@@ -400,7 +414,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             try:
                 await self._send_frame(await database_sync_to_async(_watch_snapshot)(topic))
             except Exception:  # the next re-sync tries again
-                logger.warning("re-sync of topic %s failed", topic, exc_info=True)
+                logger.warning(
+                    "re-sync of topic %s failed",
+                    topic,
+                    exc_info=True,
+                    extra={"event": "resync_failed", "user": self._user_ref(), "topic": topic},
+                )
         for room_id, state in list(self.rooms.items()):
             try:
                 last_seq = await database_sync_to_async(_room_last_seq_for)(
@@ -505,7 +524,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             try:
                 await database_sync_to_async(touch)()
             except Exception:  # the next beat tries again
-                logger.warning("presence of %s not recorded", self._user_ref(), exc_info=True)
+                logger.warning(
+                    "presence of %s not recorded",
+                    self._user_ref(),
+                    exc_info=True,
+                    extra={"event": "presence_failed", "user": self._user_ref()},
+                )
             await asyncio.sleep(interval)
 
     async def _keep_oversight_presence(self, user):
@@ -525,7 +549,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     moderator=user, observing=observing, joined=joined
                 )
             except Exception:  # the next beat tries again
-                logger.warning("presence of %s not recorded", self._user_ref(), exc_info=True)
+                logger.warning(
+                    "presence of %s not recorded",
+                    self._user_ref(),
+                    exc_info=True,
+                    extra={"event": "presence_failed", "user": self._user_ref()},
+                )
 
     async def _presence_leave(self, states: dict[int, RoomState]):
         """This socket no longer keeps its moderator present in these rooms."""
@@ -537,7 +566,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     room_id=room_id, moderator=self.user, modes=modes
                 )
             except Exception:  # the sweep ends it once it is stale
-                logger.warning("presence of %s not ended", self._user_ref(), exc_info=True)
+                logger.warning(
+                    "presence of %s not ended",
+                    self._user_ref(),
+                    exc_info=True,
+                    extra={"event": "presence_failed", "user": self._user_ref(), "room": room_id},
+                )
 
     def _writable_check(self, room_id: int, **context):
         """Refuse to write (send, typing) to a room this socket only observes."""
@@ -597,7 +631,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def _user_ref(self) -> str:
         # Logs carry a pseudonymous reference, never handles or message text.
-        return f"u{self.user.pk}" if self.user is not None else "anonymous"
+        return user_ref(self.user)
 
 
 def _join_extras(*, room, user, role: str = "", observing: bool = False) -> dict:

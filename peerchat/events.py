@@ -113,8 +113,13 @@ async def publish(group: str, event: dict) -> None:
                 attempt,
                 PUBLISH_ATTEMPTS,
                 type(error).__name__,
+                extra={"event": "publish_failed", "group": group, "attempt": attempt},
             )
             if attempt < PUBLISH_ATTEMPTS:
                 await asyncio.sleep(delay)
                 delay *= 4
-    logger.error("publish to %s gave up; receivers will recover it by seq", group)
+    logger.error(
+        "publish to %s gave up; receivers will recover it by seq",
+        group,
+        extra={"event": "publish_gave_up", "group": group},
+    )

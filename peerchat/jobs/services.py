@@ -136,6 +136,7 @@ def claim(*, worker_id: str) -> Job | None:
                     job.kind,
                     job.attempts,
                     job.locked_by,
+                    extra=_log_fields(job, "job_lease_lost"),
                 )
                 if job.attempts >= job.max_attempts:
                     job.state = Job.State.DEAD
@@ -144,7 +145,11 @@ def claim(*, worker_id: str) -> Job | None:
                     job.locked_until = None
                     job.save(update_fields=["state", "last_error", "finished_at", "locked_until"])
                     logger.error(
-                        "job %s (%s) is a dead letter: %s", job.pk, job.kind, job.last_error
+                        "job %s (%s) is a dead letter: %s",
+                        job.pk,
+                        job.kind,
+                        job.last_error,
+                        extra=_log_fields(job, "job_dead"),
                     )
                     continue
                 job.last_error = "worker lost (lease ran out)"
@@ -154,6 +159,11 @@ def claim(*, worker_id: str) -> Job | None:
             job.locked_until = now + lease
             job.save(update_fields=["state", "attempts", "locked_by", "locked_until", "last_error"])
             return job
+
+
+def _log_fields(job: Job, event: str) -> dict:
+    """The structured fields of a job's log line (docs/operations.md, "Logs")."""
+    return {"event": event, "job": job.pk, "job_kind": job.kind, "attempt": job.attempts}
 
 
 def _short(text: str, limit: int) -> str:
@@ -172,6 +182,7 @@ def _record(job: Job, *, worker_id: str, **fields) -> bool:
             job.pk,
             job.kind,
             job.attempts,
+            extra=_log_fields(job, "job_outcome_dropped"),
         )
     return bool(updated)
 
@@ -209,6 +220,7 @@ def execute(job: Job, *, worker_id: str) -> str:
             job.attempts,
             type(error).__name__,
             _where(error),
+            extra=_log_fields(job, "job_raised"),
         )
         return _retry(job, worker_id=worker_id, reason=type(error).__name__, delay=None)
     recorded = _record(
@@ -219,7 +231,13 @@ def execute(job: Job, *, worker_id: str) -> str:
         result=_short(result or "", RESULT_MAX_CHARS),
     )
     if recorded:
-        logger.info("job %s (%s) attempt %s done", job.pk, job.kind, job.attempts)
+        logger.info(
+            "job %s (%s) attempt %s done",
+            job.pk,
+            job.kind,
+            job.attempts,
+            extra=_log_fields(job, "job_done"),
+        )
     return Job.State.DONE if recorded else "lost"
 
 
@@ -234,7 +252,12 @@ def _dead(job: Job, *, worker_id: str, reason: str) -> str:
     ):
         return "lost"
     logger.error(
-        "job %s (%s) is a dead letter after attempt %s: %s", job.pk, job.kind, job.attempts, reason
+        "job %s (%s) is a dead letter after attempt %s: %s",
+        job.pk,
+        job.kind,
+        job.attempts,
+        reason,
+        extra=_log_fields(job, "job_dead"),
     )
     return Job.State.DEAD
 
@@ -260,6 +283,7 @@ def _retry(job: Job, *, worker_id: str, reason: str, delay: float | None) -> str
         job.attempts,
         _short(reason, ERROR_MAX_CHARS),
         delay,
+        extra=_log_fields(job, "job_retry"),
     )
     return Job.State.PENDING
 

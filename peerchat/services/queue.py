@@ -249,7 +249,17 @@ def _assign(
     request.continuity = continuity
     request.save(update_fields=["state", "matched_at", "continuity"])
     SupporterProfile.objects.filter(user=supporter).update(last_assigned_at=now)
-    logger.info("matched request r%s to supporter u%s", request.pk, supporter.pk)
+    logger.info(
+        "matched request r%s to supporter u%s",
+        request.pk,
+        supporter.pk,
+        extra={
+            "event": "support_matched",
+            "support_request": request.pk,
+            "user": f"u{supporter.pk}",
+            "room": session.room_id,
+        },
+    )
     session = SupportSession.objects.select_related("seeker", "supporter", "request").get(
         pk=session.pk
     )
