@@ -258,6 +258,13 @@ MATRIX: list[Case] = [
     # Signing in and out (django.contrib.auth) -----------------------------------------------
     case("accounts/login/", "GET", expect("200")),
     case("accounts/logout/", "POST", expect("→/")),
+    # Two-factor pages (STAFF_TWO_FACTOR is off here; tests/test_two_factor.py turns it on):
+    # nobody has anything to do there, so the signed-in go where they were going.
+    case("accounts/two-factor/", "GET", expect("→/after-sign-in/", anonymous="login")),
+    case("accounts/two-factor/setup/", "GET", expect("→/after-sign-in/", anonymous="login")),
+    case(
+        "accounts/two-factor/backup-codes/", "GET", expect("→/after-sign-in/", anonymous="login")
+    ),
     case("accounts/password_change/", "GET", expect("200", anonymous="login")),
     case("accounts/password_change/done/", "GET", expect("200", anonymous="login")),
     case("accounts/password_reset/", "GET", expect("200")),
@@ -723,6 +730,29 @@ MATRIX: list[Case] = [
         "DELETE",
         only("200", *STAFF),
         path="/api/moderation/terms/{term}",
+    ),
+    case(
+        "api/moderation/rooms/<int:room_id>/hold",
+        "GET",
+        only("200", *STAFF),
+        path="/api/moderation/rooms/{s1}/hold",
+        variant="room S1",
+    ),
+    case(
+        "api/moderation/rooms/<int:room_id>/hold",
+        "POST",
+        only("201", *STAFF),
+        path="/api/moderation/rooms/{s1}/hold",
+        data={"reason": "a test reason"},
+        variant="room S1",
+    ),
+    case(
+        "api/moderation/rooms/<int:room_id>/hold/release",
+        "POST",
+        # No hold on the room to release: `hold_not_found`, a state, not a permission.
+        only("404", *STAFF),
+        path="/api/moderation/rooms/{s1}/hold/release",
+        variant="room S1, not held",
     ),
     case("api/moderation/escalations", "GET", only("200", *STAFF)),
     case(
