@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from functools import partial
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -39,17 +38,16 @@ from moderation.oversight.services import (
 )
 from moderation.screening import MODERATION_GROUP, sender_note
 from moderation.selectors import held_for_sender, review_queue_frame
-from peerchat import events, limits, protocol, selectors, sweeper
+from peerchat import events, limits, presence, protocol, selectors, sweeper
 from peerchat.errors import PeerchatError
 from peerchat.frames import ack_frame, error_frame, message_frame
 from peerchat.hub import get_hub
 from peerchat.models import Membership
 from peerchat.selectors.support import queue_frames, session_for_room, session_frame
 from peerchat.selectors.two_factor import session_two_factor_pending, two_factor_required
-from peerchat.services.groups import facilitator_presence_touch, group_join_extras
+from peerchat.services.groups import group_join_extras
 from peerchat.services.messages import message_send
 from peerchat.services.queue import QUEUE_GROUP, STAFF_QUEUE_GROUP
-from peerchat.services.sessions import seeker_presence_touch
 from peerchat.tickets import ws_ticket_user
 
 logger = logging.getLogger(__name__)
@@ -109,6 +107,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = None
         self.rooms: dict[int, RoomState] = {}
         self.hub = get_hub()
+        self.presence = presence.get_beat()
+        self.present_as: tuple[str, int] | None = None
         self.bucket = TokenBucket(config["WS_RATE_PER_SECOND"], config["WS_RATE_BURST"])
         self.refused_for_rate = 0
         # This socket's entry in its user's count of open sockets (peerchat.limits).
@@ -150,6 +150,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for state in self.rooms.values():
             if state.task is not None:
                 state.task.cancel()
+        if self.present_as is not None:
+            self.presence.remove(*self.present_as)
+            self.present_as = None
         present_in = {room_id: s for room_id, s in self.rooms.items() if s.keeps_presence}
         self.rooms.clear()
         await self.hub.unsubscribe_all(self)
@@ -479,7 +482,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self._spawn(self._keep_counted(user.pk))
         self.user = user
         if user.is_seeker or user.role == user.Role.SUPPORTER:
-            self._spawn(self._keep_presence(user))
+            kind = presence.SEEKER if user.is_seeker else presence.FACILITATOR
+            self.present_as = (kind, user.pk)
+            self.presence.add(kind, user.pk)
+            self._spawn(self._open_page(kind, user.pk))
         elif is_staff(user):
             self._spawn(self._keep_oversight_presence(user))
         await self._send_frame(
@@ -511,26 +517,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(limits.CONNECTION_REFRESH_SECONDS)
             await limits.connection_refresh(user_id=user_id, connection_id=self.connection_id)
 
-    async def _keep_presence(self, user):
-        """While a page is open, a seeker keeps their place in the queue and their chat, and
-        a facilitator keeps their open groups open."""
-        interval = settings.SUPPORT["PRESENCE_INTERVAL_SECONDS"]
-        touch = (
-            partial(seeker_presence_touch, seeker_id=user.pk)
-            if user.is_seeker
-            else partial(facilitator_presence_touch, facilitator_id=user.pk)
-        )
-        while not self.closed:
-            try:
-                await database_sync_to_async(touch)()
-            except Exception:  # the next beat tries again
-                logger.warning(
-                    "presence of %s not recorded",
-                    self._user_ref(),
-                    exc_info=True,
-                    extra={"event": "presence_failed", "user": self._user_ref()},
-                )
-            await asyncio.sleep(interval)
+    async def _open_page(self, kind: str, user_id: int):
+        """A seeker's open page keeps their place in the queue and their chat, a supporter's
+        the groups they facilitate: recorded now, then by the process's beat."""
+        try:
+            await self.presence.touch_now(kind, user_id)
+        except Exception:  # the beat records it at the next interval
+            logger.warning(
+                "presence of %s not recorded",
+                self._user_ref(),
+                exc_info=True,
+                extra={"event": "presence_failed", "user": self._user_ref()},
+            )
 
     async def _keep_oversight_presence(self, user):
         """While a moderator's socket observes a room, or joined it as a moderator, they count

@@ -145,7 +145,12 @@ def group_close(*, meeting: GroupMeeting, by: User) -> GroupMeeting:
 
 def facilitator_presence_touch(*, facilitator_id: int, now=None) -> None:
     """The facilitator has the service open: their open groups stay open."""
-    GroupMeeting.objects.filter(facilitator_id=facilitator_id, opened_at__isnull=False).update(
+    facilitators_presence_touch([facilitator_id], now=now)
+
+
+def facilitators_presence_touch(facilitator_ids: list[int], *, now=None) -> None:
+    """These supporters have the service open (one process's beat, peerchat.presence)."""
+    GroupMeeting.objects.filter(facilitator_id__in=facilitator_ids, opened_at__isnull=False).update(
         facilitator_seen_at=now or timezone.now()
     )
 

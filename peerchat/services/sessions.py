@@ -242,10 +242,15 @@ def feedback_submit(
 
 def seeker_presence_touch(*, seeker_id: int, now: datetime | None = None) -> None:
     """The seeker's page is still open: keep their place in the queue and their chat."""
+    seekers_presence_touch([seeker_id], now=now)
+
+
+def seekers_presence_touch(seeker_ids: list[int], *, now: datetime | None = None) -> None:
+    """These seekers' pages are still open (one process's beat, peerchat.presence)."""
     now = now or timezone.now()
-    SupportRequest.objects.filter(seeker_id=seeker_id, state=SupportRequest.State.WAITING).update(
-        seen_at=now
-    )
-    SupportSession.objects.filter(seeker_id=seeker_id, state=SupportSession.State.ACTIVE).update(
-        seeker_seen_at=now
-    )
+    SupportRequest.objects.filter(
+        seeker_id__in=seeker_ids, state=SupportRequest.State.WAITING
+    ).update(seen_at=now)
+    SupportSession.objects.filter(
+        seeker_id__in=seeker_ids, state=SupportSession.State.ACTIVE
+    ).update(seeker_seen_at=now)
