@@ -407,6 +407,8 @@ class Step:
     ack_p99_ms: float = 0.0
     client_lag_ms: float = 0.0
     server_cpu_ms_per_msg: float = 0.0
+    # The same, less what the servers use idle (timers, presence, refreshes) over the step.
+    server_cpu_ms_per_msg_net: float = 0.0
     client_cpu_share: float = 0.0
     errors: dict = field(default_factory=dict)
 
@@ -461,6 +463,7 @@ class Fleet:
         self.errors: dict[str, int] = {}
         self.readers: list[asyncio.Task] = []
         self.lost_sockets = 0
+        self.idle_cpu = 0.0  # cores, measured by run_target
 
     async def connect_all(self, upto: int | None = None) -> None:
         """Open (and sign in, and join) the connections not yet open, up to `upto`."""
@@ -636,6 +639,9 @@ class Fleet:
             ack_p99_ms=percentile(acks, 99),
             client_lag_ms=lag * 1000,
             server_cpu_ms_per_msg=(cpu_after - cpu_before) * 1000 / total,
+            server_cpu_ms_per_msg_net=max(0.0, cpu_after - cpu_before - self.idle_cpu * elapsed)
+            * 1000
+            / total,
             client_cpu_share=client_cpu / elapsed if elapsed else 0.0,
             errors=dict(self.errors),
         )
@@ -669,6 +675,7 @@ class Memory:
     connections: int
     kib_per_connection: float
     rss_mib: float
+    idle_cpu: float = 0.0  # cores the servers use with every connection open and no traffic
 
 
 async def run_target(target: Target, args, mode: str, size: int, rates: list[int]):
@@ -685,13 +692,21 @@ async def run_target(target: Target, args, mode: str, size: int, rates: list[int
         await asyncio.sleep(1.0)
         rss_all = fleet.memory_kib()
         opened = len(fleet.connections) - half
+        pids = target.server_pids()
+        cpu_before, idle_start = sum(cpu_seconds(p) for p in pids), time.perf_counter()
+        await asyncio.sleep(args.idle_seconds)
+        idle_cpu = (sum(cpu_seconds(p) for p in pids) - cpu_before) / (
+            time.perf_counter() - idle_start
+        )
         memory = Memory(
             target=target.name,
             mode=mode,
             connections=len(fleet.connections),
             kib_per_connection=(rss_all - rss_half) / opened if opened else 0.0,
             rss_mib=rss_all / 1024,
+            idle_cpu=idle_cpu,
         )
+        fleet.idle_cpu = idle_cpu
         steps = []
         try:
             # A short warm-up step, not reported: caches, pools and the JIT-less interpreter's
@@ -720,6 +735,7 @@ def format_step(s: Step) -> str:
         f"p50={s.p50_ms:7.1f} p95={s.p95_ms:7.1f} p99={s.p99_ms:7.1f} max={s.max_ms:7.1f} ms "
         f"missing={s.missing} dup={s.duplicates} order={s.out_of_order} "
         f"refused={s.refused} cpu/msg={s.server_cpu_ms_per_msg:.2f}ms "
+        f"(net {s.server_cpu_ms_per_msg_net:.2f}) "
         f"client={s.client_cpu_share:.0%}"
     )
 
@@ -742,7 +758,7 @@ def report(steps: list[Step], memory: list[Memory], args) -> str:
         f"nothing refused, the planned rate was kept, p99 within target.",
         "",
         "| mode | target | room | rate | sent/s | deliveries/s | p50 ms | p95 ms | p99 ms | "
-        "max ms | missing | dup | order | server CPU ms/msg | ok |",
+        "max ms | missing | dup | order | server CPU ms/msg (net of idle) | ok |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
@@ -750,7 +766,8 @@ def report(steps: list[Step], memory: list[Memory], args) -> str:
             f"| {s.mode} | {s.target} | {s.room_size} | {s.rate} | {s.send_rate:.0f} | "
             f"{s.delivery_rate:.0f} | {s.p50_ms:.1f} | {s.p95_ms:.1f} | {s.p99_ms:.1f} | "
             f"{s.max_ms:.0f} | {s.missing} | {s.duplicates} | {s.out_of_order} | "
-            f"{s.server_cpu_ms_per_msg:.2f} | {'yes' if s.meets_target else 'no'} |"
+            f"{s.server_cpu_ms_per_msg:.2f} ({s.server_cpu_ms_per_msg_net:.2f}) | "
+            f"{'yes' if s.meets_target else 'no'} |"
         )
     lines += [
         "",
@@ -770,15 +787,15 @@ def report(steps: list[Step], memory: list[Memory], args) -> str:
         )
     lines += [
         "",
-        "## Memory per idle connection (RSS slope, all server processes)",
+        "## Idle connections: memory (RSS slope) and CPU, all server processes",
         "",
-        "| mode | target | connections | KiB per connection | RSS MiB |",
-        "|---|---|---|---|---|",
+        "| mode | target | connections | KiB per connection | RSS MiB | idle CPU (cores) |",
+        "|---|---|---|---|---|---|",
     ]
     for m in memory:
         lines.append(
             f"| {m.mode} | {m.target} | {m.connections} | {m.kib_per_connection:.1f} | "
-            f"{m.rss_mib:.0f} |"
+            f"{m.rss_mib:.0f} | {m.idle_cpu:.3f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -839,6 +856,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rates", type=int, nargs="+", default=None, help="messages/s steps")
     parser.add_argument("--duration", type=float, default=None, help="seconds per step")
     parser.add_argument("--drain", type=float, default=5.0)
+    parser.add_argument(
+        "--idle-seconds", type=float, default=3.0, help="idle CPU measured this long"
+    )
     parser.add_argument("--frame-bytes", type=int, default=32768)
     parser.add_argument(
         "--postgres-url",

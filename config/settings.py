@@ -143,11 +143,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=15.0)
+CHANNEL_LAYER_PREFIX = env.str("CHANNEL_LAYER_PREFIX", default="peerchat")
+# With REDIS_URL, broadcasts between processes go over Redis PUBLISH/SUBSCRIBE
+# (peerchat.fanout); the channel layer remains for the health check.
 CHANNEL_LAYERS = {
     "default": redis_layer(
         REDIS_URL,
-        prefix=env.str("CHANNEL_LAYER_PREFIX", default="peerchat"),
-        socket_timeout=env.float("REDIS_SOCKET_TIMEOUT", default=15.0),
+        prefix=CHANNEL_LAYER_PREFIX,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
     )
     if REDIS_URL
     else in_memory_layer()

@@ -9,11 +9,14 @@ import asyncio
 import contextvars
 import json
 import logging
+import time
 from functools import partial
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
+
+from peerchat.fanout import get_fanout, publish_sync
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +77,10 @@ def publish_soon(group: str, event: dict) -> None:
     """Publish now from synchronous code (an on-commit callback), without waiting for it."""
     loop = serving_loop.get()
     if loop is None or loop.is_closed():
-        async_to_sync(publish)(group, event)
+        if settings.REDIS_URL:
+            _publish_sync(group, event)
+        else:
+            async_to_sync(publish)(group, event)
         return
     try:
         on_loop = asyncio.get_running_loop() is loop
@@ -100,24 +106,48 @@ async def publish(group: str, event: dict) -> None:
     process re-syncs its sockets when its own channel-layer connection recovers).
     """
     message = {"type": FANOUT_TYPE, "group": group, **event}
-    layer = get_channel_layer()
+    layer = get_fanout()
     delay = 0.05
     for attempt in range(1, PUBLISH_ATTEMPTS + 1):
         try:
             await layer.group_send(group, message)
             return
         except Exception as error:  # noqa: BLE001 - any layer failure is retried the same way
-            logger.warning(
-                "publish to %s failed (attempt %d of %d): %s",
-                group,
-                attempt,
-                PUBLISH_ATTEMPTS,
-                type(error).__name__,
-                extra={"event": "publish_failed", "group": group, "attempt": attempt},
-            )
+            _failed(group, attempt, error)
             if attempt < PUBLISH_ATTEMPTS:
                 await asyncio.sleep(delay)
                 delay *= 4
+    _gave_up(group)
+
+
+def _publish_sync(group: str, event: dict) -> None:
+    """`publish` for code with no event loop of its own (the worker, commands), on Redis."""
+    message = {"type": FANOUT_TYPE, "group": group, **event}
+    delay = 0.05
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            publish_sync(group, message)
+            return
+        except Exception as error:  # noqa: BLE001 - retried the same way as `publish`
+            _failed(group, attempt, error)
+            if attempt < PUBLISH_ATTEMPTS:
+                time.sleep(delay)
+                delay *= 4
+    _gave_up(group)
+
+
+def _failed(group: str, attempt: int, error: Exception) -> None:
+    logger.warning(
+        "publish to %s failed (attempt %d of %d): %s",
+        group,
+        attempt,
+        PUBLISH_ATTEMPTS,
+        type(error).__name__,
+        extra={"event": "publish_failed", "group": group, "attempt": attempt},
+    )
+
+
+def _gave_up(group: str) -> None:
     logger.error(
         "publish to %s gave up; receivers will recover it by seq",
         group,

@@ -16,8 +16,9 @@ import contextlib
 import logging
 import weakref
 
-from channels.layers import get_channel_layer
 from django.conf import settings
+
+from peerchat.fanout import get_fanout
 
 logger = logging.getLogger(__name__)
 
@@ -181,5 +182,5 @@ def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        hub = _hubs[loop] = Hub(get_channel_layer())
+        hub = _hubs[loop] = Hub(get_fanout())
     return hub

@@ -262,9 +262,7 @@ MATRIX: list[Case] = [
     # nobody has anything to do there, so the signed-in go where they were going.
     case("accounts/two-factor/", "GET", expect("→/after-sign-in/", anonymous="login")),
     case("accounts/two-factor/setup/", "GET", expect("→/after-sign-in/", anonymous="login")),
-    case(
-        "accounts/two-factor/backup-codes/", "GET", expect("→/after-sign-in/", anonymous="login")
-    ),
+    case("accounts/two-factor/backup-codes/", "GET", expect("→/after-sign-in/", anonymous="login")),
     case("accounts/password_change/", "GET", expect("200", anonymous="login")),
     case("accounts/password_change/done/", "GET", expect("200", anonymous="login")),
     case("accounts/password_reset/", "GET", expect("200")),
