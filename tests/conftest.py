@@ -63,6 +63,22 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _redis_names_of_this_worker():
+    """Under pytest-xdist (`-n 2`), each worker has Redis channels and keys of its own, so one
+    worker's broadcasts never reach the other's sockets. (The settings are read before xdist
+    names its worker, so they are changed here, before any test makes a channel layer.)"""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from django.conf import settings
+
+        prefix = f"{settings.CHANNEL_LAYER_PREFIX}-{worker}"
+        settings.CHANNEL_LAYER_PREFIX = prefix
+        config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+        if "prefix" in config:
+            config["prefix"] = prefix
+
+
 @pytest.fixture(autouse=True)
 def _fresh_filter():
     """Each test compiles the filter policy as its own database has it."""

@@ -6,12 +6,15 @@ until every daphne process answers /healthz. Process ids come from the script's 
 so a test can SIGKILL one daphne process and watch the supervisor start it again.
 """
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -22,6 +25,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "live-test-password-123"
+# A seeded SQLite file is copied for the next server for this long (see _sqlite_from_template).
+TEMPLATE_MAX_AGE_SECONDS = 300
+_sqlite_templates: dict[tuple, tuple[Path, float]] = {}
 
 
 def free_port() -> int:
@@ -76,6 +82,7 @@ class Topology:
             self.env["CHANNEL_LAYER_PREFIX"] = f"peerchat-live-{uuid.uuid4().hex[:8]}"
             # Rate, socket and sign-in counts of its own, not those of an earlier run.
             self.env["LIMITS_KEY_PREFIX"] = f"peerchat-live-limits-{uuid.uuid4().hex[:8]}"
+        self.extra_env = {k: str(v) for k, v in (extra_env or {}).items()}
         self.env.update(extra_env or {})
         self.process: subprocess.Popen | None = None
 
@@ -84,8 +91,9 @@ class Topology:
     def start(self) -> "Topology":
         if self.database_name:
             self._psql(f'CREATE DATABASE "{self.database_name}"')
-        self.manage("migrate", "--noinput", "-v0")
-        self.manage("seed_demo", "--password", DEMO_PASSWORD)
+            self._migrate_and_seed()
+        else:
+            self._sqlite_from_template()
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
@@ -128,6 +136,29 @@ class Topology:
         self.stop()
 
     # Helpers ------------------------------------------------------------------------------------
+
+    def _migrate_and_seed(self) -> None:
+        self.manage("migrate", "--noinput", "-v0")
+        self.manage("seed_demo", "--password", DEMO_PASSWORD)
+
+    def _sqlite_from_template(self) -> None:
+        """Copy a migrated, seeded SQLite file made by an earlier server of this run, if it is
+        recent (the demo's shifts and groups start "now"); else make it and keep a copy.
+
+        Migrating and seeding take about 8 s, most of a browser test's set-up.
+        """
+        database = Path(self.env["DATABASE_URL"].removeprefix("sqlite:///"))
+        key = tuple(sorted(self.extra_env.items()))
+        template = _sqlite_templates.get(key)
+        if template is not None and time.monotonic() - template[1] < TEMPLATE_MAX_AGE_SECONDS:
+            shutil.copyfile(template[0], database)
+            return
+        self._migrate_and_seed()
+        folder = Path(tempfile.mkdtemp(prefix="peerchat-test-template-"))
+        atexit.register(shutil.rmtree, folder, True)
+        kept = folder / "db.sqlite3"
+        shutil.copyfile(database, kept)
+        _sqlite_templates[key] = (kept, time.monotonic())
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(

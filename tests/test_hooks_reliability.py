@@ -97,7 +97,7 @@ class Rig:
         self.receiver = Receiver(SECRET, free_port())
         self.env = {**base_env(database_url), "ESCALATION_WEBHOOK_URL": self.receiver.url}
         self.workers: list[subprocess.Popen] = []
-        psql(database_url, "TRUNCATE jobs_job")
+        psql(database_url, "TRUNCATE jobs_job CASCADE")  # and what refers to jobs (retention runs)
 
     def enqueue(self, events: list[dict]) -> None:
         path = self.tmp_path / f"events-{uuid.uuid4().hex[:6]}.json"
