@@ -2,8 +2,15 @@
 
 import asyncio
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
+
+# The thread that runs the sockets' database work blocks on every round trip to PostgreSQL;
+# when the answer comes it must get the GIL back from the event loop, which by default keeps
+# it for up to 5 ms. With several round trips per message that queued every message behind
+# the loop (bench/README.md, "Chat load"). 1 ms costs the loop little.
+sys.setswitchinterval(0.001)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before anything imports models (the consumers do).

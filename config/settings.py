@@ -29,6 +29,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on-" + "x" * 20
 
+# Old keys still accepted while everyone's sessions move to the new one (docs/operations.md,
+# "Rotating secrets").
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Full origins (https://chat.example.org) allowed to open websockets; empty: ALLOWED_HOSTS.
