@@ -30,7 +30,7 @@ from peerchat.models import (
     SupportSession,
     User,
 )
-from peerchat.services import seeker_data
+from peerchat.services import messages
 from peerchat.services.messages import message_send
 from peerchat.services.rooms import room_create
 from peerchat.services.safety_plans import safety_plan_save, safety_plan_share
@@ -306,7 +306,7 @@ def test_staff_cannot_use_seeker_deletion(supporter):
 
 @pytest.mark.django_db
 def test_deleting_tells_each_room_exactly_which_seqs_went(seeker, history, monkeypatch):
-    monkeypatch.setattr(seeker_data, "REMOVED_SEQS_PER_FRAME", 1)
+    monkeypatch.setattr(messages, "REMOVED_SEQS_PER_FRAME", 1)
     published = []
     publish = events.publish_on_commit
 

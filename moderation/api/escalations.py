@@ -9,18 +9,16 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from moderation.escalations import selectors, services
-from peerchat.api.common import BadRequest, answers_errors, json_body, roles_only, signed_in_only
+from peerchat.api.common import (
+    BadRequest,
+    answers_errors,
+    json_body,
+    optional_text,
+    roles_only,
+    signed_in_only,
+)
 
 STAFF = ("moderator", "admin")
-
-
-def _text(data: dict, field: str) -> str:
-    value = data.get(field)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"'{field}' must be a string.")
-    return value
 
 
 def _item(escalation_id: int) -> dict:
@@ -37,7 +35,9 @@ def escalations(request):
     room = data.get("room")
     if not isinstance(room, int) or isinstance(room, bool) or room < 1:
         raise BadRequest("'room' must be a room id.")
-    result = services.escalation_raise_by(room_id=room, user=request.user, note=_text(data, "note"))
+    result = services.escalation_raise_by(
+        room_id=room, user=request.user, note=optional_text(data, "note")
+    )
     return JsonResponse(
         {"item": _item(result.escalation.pk), "created": result.created},
         status=201 if result.created else 200,
@@ -60,8 +60,8 @@ def resolve(request, escalation_id: int):
     services.escalation_resolve(
         escalation_id=escalation_id,
         moderator=request.user,
-        outcome=_text(data, "outcome"),
-        note=_text(data, "note"),
+        outcome=optional_text(data, "outcome"),
+        note=optional_text(data, "note"),
     )
     return JsonResponse({"item": _item(escalation_id)})
 
@@ -81,7 +81,7 @@ def context(request, escalation_id: int):
 def room_escalate(request, room_id: int):
     data = json_body(request)
     result = services.escalation_raise_by(
-        room_id=room_id, user=request.user, note=_text(data, "note")
+        room_id=room_id, user=request.user, note=optional_text(data, "note")
     )
     return JsonResponse(
         {

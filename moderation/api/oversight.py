@@ -10,22 +10,13 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from moderation.oversight import selectors, services
-from peerchat.api.common import BadRequest, answers_errors, json_body, roles_only
+from peerchat.api.common import BadRequest, answers_errors, json_body, optional_text, roles_only
 from peerchat.frames import utc
 from peerchat.selectors.support import session_frame
 
 STAFF = selectors.STAFF_ROLES
 WHISPERS_PAGE_MAX = 200
 WHISPERS_PAGE_DEFAULT = 50
-
-
-def _text(data: dict, field: str) -> str:
-    value = data.get(field)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"'{field}' must be a string.")
-    return value
 
 
 @require_http_methods(["GET"])
@@ -42,7 +33,7 @@ def whispers(request, room_id: int):
     if request.method == "POST":
         data = json_body(request)
         whisper = services.whisper_send(
-            room_id=room_id, author=request.user, body=_text(data, "body")
+            room_id=room_id, author=request.user, body=optional_text(data, "body")
         )
         return JsonResponse({"whisper": selectors.whisper_frame(whisper)}, status=201)
     try:
@@ -78,7 +69,7 @@ def leave(request, room_id: int):
 def message_remove(request, room_id: int, seq: int):
     data = json_body(request)
     removal = services.message_remove(
-        room_id=room_id, seq=seq, moderator=request.user, reason=_text(data, "reason")
+        room_id=room_id, seq=seq, moderator=request.user, reason=optional_text(data, "reason")
     )
     return JsonResponse(
         {
@@ -96,7 +87,7 @@ def _session_control(service):
     @answers_errors
     def view(request, room_id: int):
         data = json_body(request)
-        session = service(room_id=room_id, moderator=request.user, note=_text(data, "note"))
+        session = service(room_id=room_id, moderator=request.user, note=optional_text(data, "note"))
         return JsonResponse({"session": session_frame(session)})
 
     return view

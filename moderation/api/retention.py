@@ -10,16 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from moderation.oversight.selectors import STAFF_ROLES
 from moderation.retention import selectors, services
-from peerchat.api.common import BadRequest, answers_errors, json_body, roles_only
-
-
-def _text(data: dict, field: str) -> str:
-    value = data.get(field)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"'{field}' must be a string.")
-    return value
+from peerchat.api.common import BadRequest, answers_errors, json_body, optional_text, roles_only
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,7 +30,7 @@ def hold(request, room_id: int):
     placed, created = services.hold_place(
         room_id=room_id,
         moderator=request.user,
-        reason=_text(data, "reason"),
+        reason=optional_text(data, "reason"),
         escalation_id=escalation,
     )
     return JsonResponse(
@@ -54,7 +45,7 @@ def hold(request, room_id: int):
 def hold_release(request, room_id: int):
     data = json_body(request)
     released = services.hold_release(
-        room_id=room_id, moderator=request.user, note=_text(data, "note")
+        room_id=room_id, moderator=request.user, note=optional_text(data, "note")
     )
     return JsonResponse({"room": room_id, "hold": selectors.hold_dict(released)})
 

@@ -35,7 +35,7 @@ from peerchat.errors import (
 )
 from peerchat.models import Membership, Message, Room, SupportSession, User
 from peerchat.selectors.support import session_for_room, session_frame
-from peerchat.services.messages import ALLOWED_CONTROL_CHARACTERS
+from peerchat.services.messages import ALLOWED_CONTROL_CHARACTERS, messages_removed_publish
 from peerchat.services.queue import support_state_publish_on_commit
 from peerchat.services.rooms import room_member_add, room_member_remove
 from peerchat.services.sessions import session_end
@@ -353,15 +353,7 @@ def message_remove(*, room_id: int, seq: int, moderator: User, reason: str) -> M
         message.removed_at = now
         message.removed_by = Message.RemovedBy.MODERATOR
         message.save(update_fields=["body", "removed_at", "removed_by"])
-        events.room_state_on_commit(
-            room_id,
-            {
-                "type": "message_removed",
-                "room": room_id,
-                "seqs": [seq],
-                "by": Message.RemovedBy.MODERATOR.value,
-            },
-        )
+        messages_removed_publish([(room_id, seq)], by=Message.RemovedBy.MODERATOR.value)
         _audit(
             actor=moderator,
             action="message_removed",

@@ -31,13 +31,13 @@ from moderation.retention.selectors import escalated_rooms, held_rooms
 from peerchat import events, jobs
 from peerchat.errors import NotFound, PeerchatError, RoomNotFound
 from peerchat.models import Message, Room, User
+from peerchat.services.messages import messages_removed_publish
 
 logger = logging.getLogger("moderation.retention")
 
 PURGE_JOB = "retention.purge"
 REASON_MAX_CHARS = 500
 # Frames stay well under the socket's frame limit however many messages go at once.
-REMOVED_SEQS_PER_FRAME = 500
 
 
 # Safeguarding holds ----------------------------------------------------------------------------
@@ -285,26 +285,8 @@ def _purge_batch(kind: Kind, *, ids: list[int], cutoff: datetime, now: datetime)
             .update(**{kind.text: ""}, **kind.also_set(now))
         )
         if kind is MESSAGE_BODIES:
-            _removed_publish(seqs)
+            messages_removed_publish(seqs, by=Message.RemovedBy.RETENTION.value)
     return count
-
-
-def _removed_publish(seqs: list[tuple[int, int]]) -> None:
-    """Tell each room's open pages which messages were cleared (as seeker erasure does)."""
-    by_room: dict[int, list[int]] = {}
-    for room_id, seq in seqs:
-        by_room.setdefault(room_id, []).append(seq)
-    for room_id, room_seqs in by_room.items():
-        for start in range(0, len(room_seqs), REMOVED_SEQS_PER_FRAME):
-            events.room_state_on_commit(
-                room_id,
-                {
-                    "type": "message_removed",
-                    "room": room_id,
-                    "seqs": room_seqs[start : start + REMOVED_SEQS_PER_FRAME],
-                    "by": Message.RemovedBy.RETENTION.value,
-                },
-            )
 
 
 def _kept_back(run: RetentionRun, *, now: datetime) -> None:

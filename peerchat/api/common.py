@@ -45,6 +45,16 @@ class BadRequest(PeerchatError):
     code = "invalid_request"
 
 
+def optional_text(data: dict, field: str) -> str:
+    """A JSON body's optional string field ("" when absent); BadRequest when not a string."""
+    value = data.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"'{field}' must be a string.")
+    return value
+
+
 def json_body(request) -> dict:
     """The request's JSON object body ({} when empty); BadRequest when it is not an object."""
     if not request.body:

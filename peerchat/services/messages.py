@@ -2,6 +2,7 @@
 
 import unicodedata
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -136,6 +137,32 @@ def room_seq_take(room_id: int) -> int:
     if row is None:
         raise RoomNotFound("There is no room with that id that you are a member of.")
     return row[0]
+
+
+# A `message_removed` frame names at most this many seqs (an erasure or a purge may remove
+# thousands in one room).
+REMOVED_SEQS_PER_FRAME = 500
+
+
+def messages_removed_publish(seqs: Iterable[tuple[int, int]], *, by: str) -> None:
+    """After commit, tell each room's open pages which of its messages were removed.
+
+    `seqs` are (room id, seq) pairs; `by` is the Message.RemovedBy value clients show.
+    """
+    by_room: dict[int, list[int]] = {}
+    for room_id, seq in seqs:
+        by_room.setdefault(room_id, []).append(seq)
+    for room_id, room_seqs in by_room.items():
+        for start in range(0, len(room_seqs), REMOVED_SEQS_PER_FRAME):
+            events.room_state_on_commit(
+                room_id,
+                {
+                    "type": "message_removed",
+                    "room": room_id,
+                    "seqs": room_seqs[start : start + REMOVED_SEQS_PER_FRAME],
+                    "by": by,
+                },
+            )
 
 
 def message_publish(message: Message) -> None:

@@ -34,6 +34,7 @@ from peerchat.models import (
     SupportSession,
     User,
 )
+from peerchat.services.messages import messages_removed_publish
 from peerchat.services.queue import support_request_leave
 from peerchat.services.rooms import room_member_remove
 from peerchat.services.safety_plans import safety_plan_frame
@@ -42,7 +43,6 @@ from peerchat.services.sessions import session_end
 EXPORT_FORMAT = "peerchat-my-data"
 EXPORT_VERSION = 1
 # Frames stay well under the socket's frame limit however many messages a person wrote.
-REMOVED_SEQS_PER_FRAME = 500
 
 STAFF_NOTES_EXPLANATION = (
     "Supporters sometimes write a short handover note after a chat, or when they pass a chat "
@@ -267,24 +267,12 @@ def _messages_remove(*, user: User, now: datetime) -> None:
     # Staff copies of the text as typed go too: masked originals and removed messages.
     Screening.objects.filter(message__sender=user).update(original_body="")
     MessageRemoval.objects.filter(message__sender=user).update(original_body="")
-    seqs = defaultdict(list)
-    for room_id, seq in (
+    messages_removed_publish(
         Message.objects.filter(sender=user, removed_at=now, seq__isnull=False)
         .order_by("room_id", "seq")
-        .values_list("room_id", "seq")
-    ):
-        seqs[room_id].append(seq)
-    for room_id, room_seqs in seqs.items():
-        for start in range(0, len(room_seqs), REMOVED_SEQS_PER_FRAME):
-            events.room_state_on_commit(
-                room_id,
-                {
-                    "type": "message_removed",
-                    "room": room_id,
-                    "seqs": room_seqs[start : start + REMOVED_SEQS_PER_FRAME],
-                    "by": Message.RemovedBy.SENDER.value,
-                },
-            )
+        .values_list("room_id", "seq"),
+        by=Message.RemovedBy.SENDER.value,
+    )
 
 
 def _seeker_only(user: User) -> None:
