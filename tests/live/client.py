@@ -119,6 +119,16 @@ class ChatClient:
     def reconnections(self) -> int:
         return max(0, len(self.sockets) - 1)
 
+    def drop(self) -> bool:
+        """Lose the network under the current socket, as a phone going through a tunnel does:
+        no close handshake, and whatever was in flight either way is gone. The client then
+        reconnects (to the next process) as after any other loss. False when not connected."""
+        ws = self._ws
+        if ws is None:
+            return False
+        ws.transport.abort()
+        return True
+
     def check(self) -> bool:
         """Raise what stopped this client for good, if anything did."""
         if self._failure is not None:
