@@ -123,7 +123,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
         "max_size": DATABASE_POOL_MAX_SIZE,
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        # While PostgreSQL is away every database call waits this long before failing, and
+        # a process's sockets share one database thread: keep it short.
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:

@@ -24,6 +24,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 CONNECT_TIMEOUT_SECONDS = 5.0
 RECONNECT_PAUSE_SECONDS = 0.2
 MAX_CONNECT_FAILURES = 100
+# A `send` answered with one of these is sent again, unchanged, after a pause (protocol.md).
+RETRIED_ERRORS = {"server_error"}
+RETRY_PAUSE_SECONDS = 0.5
 
 
 class ClientFailure(AssertionError):
@@ -82,6 +85,7 @@ class ChatClient:
         self._closing = False
         self._failure: BaseException | None = None
         self._task: asyncio.Task | None = None
+        self._retries: set[asyncio.Task] = set()
 
     # Life cycle -------------------------------------------------------------------------------
 
@@ -103,6 +107,8 @@ class ChatClient:
 
     async def close(self) -> None:
         self._closing = True
+        for task in list(self._retries):
+            task.cancel()
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), 3)
@@ -292,9 +298,31 @@ class ChatClient:
         elif kind == "error":
             self.errors.append(frame)
             cid = frame.get("client_msg_id")
-            if cid in self.outbox:
+            if cid in self.outbox and frame.get("code") in RETRIED_ERRORS:
+                # Like the real client: the same frame again after a pause (protocol.md).
+                self._retry_later(cid)
+            elif cid is None and frame.get("code") == "rate_limited":
+                # A frame was dropped unread, and the error cannot say which: like the real
+                # client, send again what is still unacknowledged, after a pause.
+                for pending in self.outbox:
+                    self._retry_later(pending)
+            elif cid in self.outbox:
                 self.refused[cid] = frame
                 self.outbox.pop(cid)
+
+    def _retry_later(self, cid: str) -> None:
+        async def retry():
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            if cid in self.outbox and self._ready:
+                self.resent.append(cid)
+                ws = self._ws
+                if ws is not None:
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.send(json.dumps(self.outbox[cid]))
+
+        task = asyncio.get_running_loop().create_task(retry())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
 
     async def _on_message(self, frame: dict) -> None:
         seq = frame["seq"]

@@ -3,9 +3,11 @@
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,3 +228,48 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+class PostgresServer:
+    """A private, throwaway PostgreSQL cluster on a free loopback port that a test may crash.
+
+    As root (CI) it runs as the `postgres` user, which initdb and postgres require.
+    """
+
+    def __init__(self):
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+        self.bin = bins[-1] if bins else None
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="peerchat-pg-"))
+        self.directory.chmod(0o755)  # the postgres user must reach its data directory
+        self.data = self.directory / "data"
+        self.log = self.directory / "postgres.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+
+    def init(self) -> "PostgresServer":
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        return self
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+
+    def crash(self) -> None:
+        """Stop at once, as a crash would: no checkpoint, every connection cut."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.directory, ignore_errors=True)
