@@ -583,7 +583,10 @@ class Fleet:
                 if i % 20 == 0:
                     await asyncio.sleep(0)
             members = self.rooms[i % room_count]
-            sender = members[(i // room_count) % len(members)]
+            # Round-robin over each room's members, shifted by the room's place so that
+            # consecutive messages come from sockets on different processes (members are
+            # spread over the processes in turn): the load is shared as a proxy would share it.
+            sender = members[(i // room_count + i % room_count) % len(members)]
             cid = str(uuid.uuid4())
             frame = {
                 "type": "send",
