@@ -225,6 +225,13 @@ PEERCHAT = {
     # How often each process re-adds its fan-out channel to its groups, well inside the
     # channel layer's group expiry (a day by default).
     "HUB_GROUP_REFRESH_SECONDS": env.int("HUB_GROUP_REFRESH_SECONDS", default=3600),
+    # Threads that store sends, per process. On PostgreSQL several sockets' sends wait on
+    # the database at once (each socket's own frames stay in order); SQLite has one writer,
+    # so there every database call shares the one thread (1).
+    "WS_SEND_THREADS": env.int(
+        "WS_SEND_THREADS",
+        default=4 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" else 1,
+    ),
 }
 
 # Abuse limits (docs/operations.md, "Abuse limits"): shared by every process through Redis

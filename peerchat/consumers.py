@@ -10,9 +10,10 @@ import asyncio
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -39,6 +40,7 @@ from moderation.oversight.services import (
 from moderation.screening import MODERATION_GROUP, sender_note
 from moderation.selectors import held_for_sender, review_queue_frame
 from peerchat import events, limits, presence, protocol, selectors, sweeper
+from peerchat.db import database_sync_to_async
 from peerchat.errors import PeerchatError
 from peerchat.frames import ack_frame, error_frame, message_frame
 from peerchat.hub import get_hub
@@ -143,6 +145,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             self._spawn(self._close_unless_authenticated(config["WS_AUTH_TIMEOUT_SECONDS"]))
 
+    async def dispatch(self, message):
+        """Channels' dispatch without its `aclose_old_connections()` before every frame.
+
+        That is a hop to the database thread and back for each frame, a tenth of a busy
+        process's time (bench/README.md, "Chat load"); every database call here goes
+        through `peerchat.db.database_sync_to_async`, which closes old connections before
+        and after the call.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def disconnect(self, code):
         self.closed = True
         for task in list(self.tasks):
@@ -176,7 +191,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.closed = True
                 await self.close(code=protocol.CLOSE_TOO_MANY_FRAMES)
                 return
-            await self._send_error("rate_limited", "Too many frames; slow down a little.")
+            await self._send_error(
+                "rate_limited",
+                "Too many frames; slow down a little.",
+                **_refused_context(text_data),
+            )
             return
         self.refused_for_rate = 0
         if text_data is None:
@@ -280,7 +299,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _on_send(self, frame: protocol.Send):
         self._writable_check(frame.room, client_msg_id=frame.client_msg_id_text)
         state = self.rooms.get(frame.room)
-        result = await database_sync_to_async(message_send)(
+        result = await _message_sender()(
             room_id=frame.room,
             sender=self.user,
             client_msg_id=frame.client_msg_id,
@@ -632,6 +651,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return user_ref(self.user)
 
 
+_senders: dict[int, object] = {}
+
+
+def _send_message(**kwargs):
+    return message_send(**kwargs)  # looked up when called, so tests can replace it
+
+
+def _message_sender():
+    """`message_send`, run off the event loop: on the process's database thread, or with
+    WS_SEND_THREADS > 1 on one of that many threads, so that sends from different sockets
+    wait on the database together. One socket's frames are handled one at a time, so its
+    own sends still reach the database in the order it sent them. Made once per setting:
+    making the wrapper for every frame was a measurable part of a frame's cost."""
+    threads = settings.PEERCHAT["WS_SEND_THREADS"]
+    sender = _senders.get(threads)
+    if sender is None:
+        if threads <= 1:
+            sender = database_sync_to_async(_send_message)
+        else:
+            executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+            sender = database_sync_to_async(
+                _send_message, thread_sensitive=False, executor=executor
+            )
+        _senders[threads] = sender
+    return sender
+
+
 def _join_extras(*, room, user, role: str = "", observing: bool = False) -> dict:
     """The room's name for this user, and what `joined` adds for a support chat (its
     session) or a group (its state and this user's mutes); whether a moderator is present;
@@ -673,6 +719,18 @@ def _watch_snapshot(topic: str) -> dict:
         return escalations_frame()
     seekers, staff = queue_frames(now=timezone.now())
     return seekers if topic == "queue" else staff
+
+
+def _refused_context(text_data) -> dict:
+    """The `room` and `client_msg_id` of a frame refused for rate, when it reads as a frame
+    that has them, so the client can tell which send to try again; else nothing. (The frame
+    is only read, never acted on.)"""
+    if text_data is None:
+        return {}
+    try:
+        return _context_of(protocol.parse(text_data))
+    except protocol.FrameError:
+        return {}
 
 
 def _context_of(frame) -> dict:

@@ -4,7 +4,9 @@ One interface (`LimitStore`), two stores: `RedisStore` when REDIS_URL is set, so
 sockets on different processes share their limits, and `LocalStore` (this process only) for
 the embedded single process. Two kinds of limit:
 
-- a token bucket per user for frames (`user_frame_allowed`), one Redis round trip per frame;
+- a token bucket per user for frames (`user_frame_allowed`). The Redis store takes tokens a
+  few at a time (a lease) and spends them in the process, so a user's frames cost a Redis
+  round trip only every few frames (see `lease_size`);
 - the user's open sockets (`connection_open` / `_refresh` / `_close`), each an entry that
   expires unless its process refreshes it, so a process that dies leaks nothing for long.
 
@@ -27,6 +29,13 @@ logger = logging.getLogger(__name__)
 # refreshes it every CONNECTION_REFRESH_SECONDS, well inside the time to live.
 CONNECTION_TTL_SECONDS = 90.0
 CONNECTION_REFRESH_SECONDS = 30.0
+# Tokens a process took from a user's shared bucket and has not spent yet are given up after
+# this long, so a user whose sockets moved to another process gets them back in time.
+LEASE_SECONDS = 30.0
+# A process takes at most this many of a user's tokens at once (see `lease_size`).
+LEASE_MAX = 10
+# Connections to the limits' Redis per process.
+POOL_CONNECTIONS = 50
 # After a failed call, the Redis store stops asking for this long (every check allows), so
 # a Redis that hangs does not hold every frame up for a timeout.
 RETRY_AFTER_OUTAGE_SECONDS = 5.0
@@ -129,12 +138,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS[1]: the bucket (a hash of tokens and stamp). ARGV: rate per second, burst.
+# KEYS[1]: the bucket (a hash of tokens and stamp). ARGV: rate per second, burst, and how
+# many tokens to take at most. Returns how many were taken: none when the bucket has less
+# than one, else as many whole tokens as it has, up to the number asked for.
 TAKE_SCRIPT = (
     _NOW_MS
     + """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
 local tokens = tonumber(state[1])
 local stamp = tonumber(state[2])
@@ -143,15 +155,15 @@ if tokens == nil or stamp == nil then
   stamp = now
 end
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate / 1000)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+local taken = math.min(want, math.floor(tokens))
+if taken < 0 then
+  taken = 0
 end
+tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
 -- Once full again the bucket is the same as none: let it go.
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return allowed
+return taken
 """
 )
 
@@ -184,6 +196,19 @@ return 1
 )
 
 
+def lease_size(burst: int) -> int:
+    """How many of a user's tokens a process takes from Redis at once.
+
+    A tenth of the burst, at most LEASE_MAX, so that tokens a process holds unspent never
+    cost the user's other sockets much of their burst; with a burst under 20, one at a time,
+    exactly as a single shared bucket. Tokens are taken before they are spent, so a lease
+    never lets more frames through than the bucket gave: at most, tokens taken a while ago
+    are spent now, so one user's frames in any stretch of time can exceed the bucket's
+    allowance by the unspent leases, `lease_size(burst) - 1` per process.
+    """
+    return max(1, min(LEASE_MAX, burst // 10))
+
+
 class RedisStore(LimitStore):
     """Redis, shared by every process; each call is one atomic script (one round trip).
 
@@ -196,15 +221,25 @@ class RedisStore(LimitStore):
         self.outage = Outage("the limits' Redis")
         self._skip_until = 0.0
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Bucket key -> (tokens taken from Redis and not yet spent, when they are given up).
+        self._leases: dict[str, tuple[int, float]] = {}
 
     def _client(self) -> tuple:
         """This loop's client and its scripts (EVALSHA, loaded again if Redis lost them)."""
         loop = asyncio.get_running_loop()
         made = self._clients.get(loop)
         if made is None:
-            client = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+            # A thousand sockets signing in at once ask at once: beyond the pool's
+            # connections a call waits (up to the timeout) instead of failing, which
+            # would leave every limit off for RETRY_AFTER_OUTAGE_SECONDS.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=POOL_CONNECTIONS,
+                timeout=self.timeout,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
             )
+            client = redis.asyncio.Redis.from_pool(pool)  # closed with the client
             scripts = {
                 "take": client.register_script(TAKE_SCRIPT),
                 "add": client.register_script(CONNECTION_ADD_SCRIPT),
@@ -231,7 +266,19 @@ class RedisStore(LimitStore):
         return result
 
     async def take(self, key: str, *, rate: float, burst: int) -> bool:
-        return bool(await self._call("take", [key], [rate, burst], when_down=1))
+        now = time.monotonic()
+        held, until = self._leases.get(key, (0, 0.0))
+        if held > 0 and now < until:
+            self._leases[key] = (held - 1, until)
+            return True
+        taken = int(await self._call("take", [key], [rate, burst, lease_size(burst)], when_down=1))
+        if taken <= 1:
+            self._leases.pop(key, None)
+        else:
+            if len(self._leases) > 10_000:
+                self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+            self._leases[key] = (taken - 1, now + LEASE_SECONDS)
+        return taken > 0
 
     async def connection_add(self, key: str, member: str, *, limit: int, ttl: float) -> bool:
         ttl_ms = int(ttl * 1000)

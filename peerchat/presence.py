@@ -16,9 +16,9 @@ import logging
 import weakref
 from collections import Counter
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
+from peerchat.db import database_sync_to_async
 from peerchat.services.groups import facilitators_presence_touch
 from peerchat.services.sessions import seekers_presence_touch
 

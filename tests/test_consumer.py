@@ -388,6 +388,26 @@ async def test_too_many_frames_are_refused_then_the_socket_is_closed(settings, s
     assert await socket.communicator.receive_output() == {"type": "websocket.close", "code": 4429}
 
 
+async def test_a_send_refused_for_rate_says_which_send_it_was(settings, supporter, room):
+    """So the client knows which message to send again after the pause."""
+    settings.PEERCHAT = {**settings.PEERCHAT, "WS_RATE_PER_SECOND": 0.001, "WS_RATE_BURST": 2}
+    socket = await open_socket(supporter)
+    await socket.ping()
+    await socket.ping()
+    frame = send_frame(room.pk, "refused for now")
+    await socket.send(frame)
+    error = await socket.recv_type("error")
+    assert (error["code"], error["room"], error["client_msg_id"]) == (
+        "rate_limited",
+        room.pk,
+        frame["client_msg_id"],
+    )
+    await socket.send({"type": "ping"})  # nothing to name
+    assert "client_msg_id" not in await socket.recv_type("error")
+    assert await database_sync_to_async(Message.objects.count)() == 0
+    await socket.close()
+
+
 async def test_signing_out_closes_that_sessions_sockets(supporter):
     from django.test import Client
 

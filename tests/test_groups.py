@@ -369,6 +369,34 @@ def test_only_the_facilitator_can_write_while_the_group_is_closed(supporter, see
     refused("group_closed", group_send_check, room_id=meeting.room_id, user=seeker)
 
 
+def test_message_send_applies_the_same_rules_as_the_check(supporter, seeker, meeting):
+    """The send's own check (in its INSERT) agrees with `group_send_check` at every step."""
+
+    def sends(user):
+        try:
+            message_send(
+                room_id=meeting.room_id, sender=user, client_msg_id=uuid.uuid4(), body="hello"
+            )
+        except PeerchatError as error:
+            return error.code
+        return "stored"
+
+    join(meeting, seeker)
+    assert (sends(seeker), sends(supporter)) == ("group_closed", "stored")
+    group_open(meeting=meeting, by=supporter)
+    assert (sends(seeker), sends(supporter)) == ("stored", "stored")
+    GroupMeeting.objects.filter(pk=meeting.pk).update(
+        starts_at=timezone.now() - timedelta(hours=2), ends_at=timezone.now() - timedelta(hours=1)
+    )
+    assert (sends(seeker), sends(supporter)) == ("group_closed", "stored")
+    assert list(Message.objects.order_by("seq").values_list("seq", "sender")) == [
+        (1, supporter.pk),
+        (2, seeker.pk),
+        (3, supporter.pk),
+        (4, supporter.pk),
+    ]
+
+
 def test_message_send_refuses_a_closed_group_and_stores_nothing(supporter, seeker, meeting):
     join(meeting, seeker)
     with pytest.raises(PeerchatError) as error:

@@ -199,6 +199,40 @@ async def test_two_processes_share_one_token_bucket(two_processes, redis_url):
     await web2.aclose()
 
 
+async def test_processes_take_a_users_tokens_a_few_at_a_time_and_never_more_than_the_bucket(
+    two_processes, redis_url
+):
+    """A lease: one Redis round trip buys a process several frames, yet the two processes
+    together let through exactly the burst, however their frames interleave."""
+    web1, web2, key = two_processes
+    burst = 120  # the default: leases of 10
+    assert limits.lease_size(burst) == 10
+    assert await web1.take(key, rate=0.001, burst=burst)
+    tokens = float(redis.Redis.from_url(redis_url).hget(key, "tokens"))
+    assert tokens == pytest.approx(burst - 10, abs=0.01)
+    for _ in range(9):  # spent from the lease: Redis is not asked
+        assert await web1.take(key, rate=0.001, burst=burst)
+    assert float(redis.Redis.from_url(redis_url).hget(key, "tokens")) == tokens
+    allowed = 10
+    for store in [web2, web1, web2, web2, web1] * 40:
+        allowed += await store.take(key, rate=0.001, burst=burst)
+    assert allowed == burst
+    await web1.aclose()
+    await web2.aclose()
+
+
+async def test_a_lease_not_spent_in_time_is_given_up(two_processes, monkeypatch):
+    web1, _, key = two_processes
+    monkeypatch.setattr(limits, "LEASE_SECONDS", 0.05)
+    assert await web1.take(key, rate=0.001, burst=30)  # takes 3, spends 1
+    await asyncio.sleep(0.1)
+    # The two left over are gone: the next frame asks Redis, which has 27.
+    for _ in range(27):
+        assert await web1.take(key, rate=0.001, burst=30)
+    assert not await web1.take(key, rate=0.001, burst=30)
+    await web1.aclose()
+
+
 async def test_the_bucket_refills_at_its_rate(two_processes):
     web1, web2, key = two_processes
     assert await web1.take(key, rate=20, burst=1)
