@@ -24,8 +24,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 CONNECT_TIMEOUT_SECONDS = 5.0
 RECONNECT_PAUSE_SECONDS = 0.2
 MAX_CONNECT_FAILURES = 100
-# A `send` answered with one of these is sent again, unchanged, after a pause (protocol.md).
-RETRIED_ERRORS = {"server_error"}
+# A `send` answered with one of these is sent again, unchanged, after a pause (protocol.md);
+# `rate_limited` names the send it refused when the frame was a well-formed `send`.
+RETRIED_ERRORS = {"server_error", "rate_limited"}
 RETRY_PAUSE_SECONDS = 0.5
 
 
@@ -302,8 +303,8 @@ class ChatClient:
                 # Like the real client: the same frame again after a pause (protocol.md).
                 self._retry_later(cid)
             elif cid is None and frame.get("code") == "rate_limited":
-                # A frame was dropped unread, and the error cannot say which: like the real
-                # client, send again what is still unacknowledged, after a pause.
+                # A frame other than a send (or one that did not parse) was refused: like the
+                # real client, send again what is still unacknowledged, after a pause.
                 for pending in self.outbox:
                     self._retry_later(pending)
             elif cid in self.outbox:

@@ -135,6 +135,36 @@ def stored(topology: Topology, room_id: int) -> Stored:
     return Stored(last_seq=last_seq, messages=[dict(zip(fields, row, strict=True)) for row in rows])
 
 
+def assert_sent_stored_once(db: Stored, sent: dict, senders, *, typed_order: bool) -> dict:
+    """Numbered 1..N without gaps, everything sent stored, each sender's acks carrying the
+    stored `seq` (and with `typed_order`, rising in the order typed). Returns the stored
+    messages by `client_msg_id`."""
+    assert db.seqs == list(range(1, db.last_seq + 1))
+    by_cid = db.by_client_msg_id()
+    assert {cid for cids in sent.values() for cid in cids} <= set(by_cid)
+    for sender in senders:
+        cids = sent[sender.name]
+        seqs = [sender.acks[cid]["seq"] for cid in cids]
+        assert seqs == [by_cid[cid]["seq"] for cid in cids], sender.name
+        if typed_order:
+            assert seqs == sorted(seqs), f"{sender.name}'s messages were reordered"
+    return by_cid
+
+
+def assert_everyone_shows_what_is_stored(db: Stored, clients) -> list[tuple]:
+    """Every client shows exactly the stored messages, once each, in `seq` order, and saw
+    nothing out of order on the way. Returns them as (seq, client_msg_id, body, handle)."""
+    expected = [(m["seq"], m["client_msg_id"], m["body"], m["handle"]) for m in db.messages]
+    for client in clients:
+        shown = [
+            (m["seq"], m["client_msg_id"], m["body"], m["sender"]["handle"])
+            for m in client.messages
+        ]
+        assert shown == expected, client.name
+        assert client.anomalies == [], client.name
+    return expected
+
+
 def page_messages(topology: Topology, session, room_id: int, index: int = 0) -> list[dict]:
     """Read a room's whole history the way a client pages it: `?after=` until `has_more` ends."""
     messages, after = [], 0

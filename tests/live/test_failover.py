@@ -8,6 +8,8 @@ import pytest
 
 from tests.live.client import until
 from tests.live.support import (
+    assert_everyone_shows_what_is_stored,
+    assert_sent_stored_once,
     connect_each,
     page_messages,
     send_steadily,
@@ -88,29 +90,19 @@ async def test_killing_a_process_mid_stream_loses_and_duplicates_nothing(
     # PostgreSQL holds exactly the messages sent, once each, numbered 1..N without gaps.
     db = stored(topology, ROOM)
     assert db.last_seq == TOTAL
-    assert db.seqs == list(range(1, TOTAL + 1))
-    by_cid = db.by_client_msg_id()
-    assert set(by_cid) == {cid for cids in sent.values() for cid in cids}
+    by_cid = assert_sent_stored_once(db, sent, senders, typed_order=True)
+    assert len(by_cid) == TOTAL
     for sender in senders:
         cids = sent[sender.name]
         assert [by_cid[cid]["body"] for cid in cids] == [
             f"msg {i} from {sender.handle}" for i in range(1, PER_SENDER + 1)
         ]
         assert {by_cid[cid]["handle"] for cid in cids} == {sender.handle}
-        seqs = [sender.acks[cid]["seq"] for cid in cids]
-        assert seqs == [by_cid[cid]["seq"] for cid in cids], sender.name
-        assert seqs == sorted(seqs), f"{sender.name}'s messages were reordered"
         assert sender.errors == [], sender.name
 
     # Every client shows exactly those messages, in order, once.
-    expected = [(m["seq"], m["client_msg_id"], m["body"], m["handle"]) for m in db.messages]
-    for client in everyone:
-        shown = [
-            (m["seq"], m["client_msg_id"], m["body"], m["sender"]["handle"])
-            for m in client.messages
-        ]
-        assert shown == expected, client.name
-        assert client.anomalies == [] and client.errors == [], client.name
+    expected = assert_everyone_shows_what_is_stored(db, everyone)
+    assert all(client.errors == [] for client in everyone)
     session = await asyncio.to_thread(session_for, topology, "supporter1")
     history = await asyncio.to_thread(page_messages, topology, session, ROOM, 1 - KILLED)
     assert [(m["seq"], m["client_msg_id"]) for m in history] == [e[:2] for e in expected]

@@ -17,6 +17,8 @@ from tests.conftest import unavailable
 from tests.live.client import until
 from tests.live.support import (
     PostgresServer,
+    assert_everyone_shows_what_is_stored,
+    assert_sent_stored_once,
     connect_each,
     healthz,
     send_steadily,
@@ -108,21 +110,8 @@ async def test_a_postgres_crash_mid_stream_loses_and_duplicates_nothing(
     # outage and sent again may be numbered after one typed later: `seq` is the server's
     # order, the one every client shows.)
     db = stored(topology, ROOM)
-    by_cid = db.by_client_msg_id()
+    by_cid = assert_sent_stored_once(db, sent, senders, typed_order=False)
     assert acked_before <= set(by_cid)
-    assert db.seqs == list(range(1, TOTAL + 1))
-    assert set(by_cid) == {cid for cids in sent.values() for cid in cids}
-    for sender in senders:
-        cids = sent[sender.name]
-        seqs = [sender.acks[cid]["seq"] for cid in cids]
-        assert seqs == [by_cid[cid]["seq"] for cid in cids], sender.name
-
-    expected = [(m["seq"], m["client_msg_id"], m["body"], m["handle"]) for m in db.messages]
-    for client in everyone:
-        shown = [
-            (m["seq"], m["client_msg_id"], m["body"], m["sender"]["handle"])
-            for m in client.messages
-        ]
-        assert shown == expected, client.name
-        assert client.anomalies == [], client.name
+    assert len(by_cid) == TOTAL
+    assert_everyone_shows_what_is_stored(db, everyone)
     assert [(await asyncio.to_thread(healthz, topology, i))[0] for i in (0, 1)] == [200, 200]

@@ -11,6 +11,8 @@ import pytest
 
 from tests.live.client import until
 from tests.live.support import (
+    assert_everyone_shows_what_is_stored,
+    assert_sent_stored_once,
     connect_each,
     healthz,
     send_steadily,
@@ -156,18 +158,7 @@ async def test_a_redis_restart_mid_stream_loses_and_duplicates_nothing(
     assert [c.reconnections for c in everyone] == [0] * len(everyone)
     db = stored(topology, ROOM)
     assert db.last_seq == base + TOTAL
-    assert db.seqs == list(range(1, base + TOTAL + 1))
-    by_cid = db.by_client_msg_id()
-    for sender in senders:
-        assert sender.errors == [], sender.name
-        assert [sender.acks[cid]["seq"] for cid in sent[sender.name]] == [
-            by_cid[cid]["seq"] for cid in sent[sender.name]
-        ]
-    expected = [(m["seq"], m["client_msg_id"], m["body"], m["handle"]) for m in db.messages]
-    for client in everyone:
-        shown = [
-            (m["seq"], m["client_msg_id"], m["body"], m["sender"]["handle"])
-            for m in client.messages
-        ]
-        assert shown == expected, client.name
-        assert client.anomalies == [] and client.errors == [], client.name
+    assert len(db.seqs) == base + TOTAL
+    assert_sent_stored_once(db, sent, senders, typed_order=False)
+    assert_everyone_shows_what_is_stored(db, everyone)
+    assert all(client.errors == [] for client in everyone)
