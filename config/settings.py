@@ -124,7 +124,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
         "max_size": DATABASE_POOL_MAX_SIZE,
         # While PostgreSQL is away every database call waits this long before failing, and
-        # a process's sockets share one database thread: keep it short.
+        # a process's sockets share one database thread (and WS_SEND_THREADS for sends):
+        # keep it short.
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
