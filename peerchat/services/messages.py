@@ -1,5 +1,6 @@
 """Sending messages: numbered and stored in one transaction, broadcast after commit."""
 
+import functools
 import unicodedata
 import uuid
 from collections.abc import Iterable
@@ -219,22 +220,13 @@ def _message_insert_plain(
     removal, ending, pause or closing committed before it. The ORM would build three queries
     and validate the model for this, which was the largest part of a message's CPU time.
     """
-    ops, quote = connection.ops, connection.ops.quote_name
-    message_table, member_table = Message._meta.db_table, Membership._meta.db_table
-    field = Message._meta.get_field
-    columns = ", ".join(
-        quote(field(name).column)
-        for name in (
-            "room", "seq", "sender", "sender_role", "client_msg_id", "body", "status",
-            "content_warning", "sent_at", "removed_by",
-        )
-    )  # fmt: skip
-    sent_at = ops.adapt_datetimefield_value(now)
+    sent_at = connection.ops.adapt_datetimefield_value(now)
+    client_msg_id_field = Message._meta.get_field("client_msg_id")
     params = [
         room.pk,
         seq,
         sender.pk,
-        field("client_msg_id").get_db_prep_value(client_msg_id, connection),
+        client_msg_id_field.get_db_prep_value(client_msg_id, connection),
         body,
         Message.Status.DELIVERED,
         "",
@@ -242,19 +234,10 @@ def _message_insert_plain(
         "",
         room.pk,
         sender.pk,
+        *_open_check_params(room=room, sender=sender, sent_at=sent_at),
     ]
-    open_check, open_params = _open_check_sql(room=room, sender=sender, sent_at=sent_at)
     with hot_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(message_table)} ({columns}) "  # noqa: S608 - names from models
-            f"SELECT %s, %s, %s, m.{quote('role')}, %s, %s, %s, %s, %s, %s "
-            f"FROM {quote(member_table)} m "
-            f"JOIN {quote(User._meta.db_table)} u ON u.{quote('id')} = m.{quote('user_id')} "
-            f"WHERE m.{quote('room_id')} = %s AND m.{quote('user_id')} = %s "
-            f"AND u.{quote('is_active')} {open_check} "
-            f"RETURNING {quote('id')}, {quote('sender_role')}",
-            params + open_params,
-        )
+        cursor.execute(_insert_plain_sql(connection.vendor, room.kind), params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -274,26 +257,56 @@ def _message_insert_plain(
     return message
 
 
-def _open_check_sql(*, room: Room, sender: User, sent_at) -> tuple[str, list]:
-    """`_room_open_check` as SQL for `_message_insert_plain` (`m` is the sender's Membership)."""
+@functools.cache
+def _insert_plain_sql(vendor: str, room_kind: str) -> str:
+    """The statement of `_message_insert_plain`, written once per database and room kind."""
     quote = connection.ops.quote_name
-    if room.kind == Room.Kind.ONE_TO_ONE:
+    field = Message._meta.get_field
+    columns = ", ".join(
+        quote(field(name).column)
+        for name in (
+            "room", "seq", "sender", "sender_role", "client_msg_id", "body", "status",
+            "content_warning", "sent_at", "removed_by",
+        )
+    )  # fmt: skip
+    return (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) "  # noqa: S608 - model names
+        f"SELECT %s, %s, %s, m.{quote('role')}, %s, %s, %s, %s, %s, %s "
+        f"FROM {quote(Membership._meta.db_table)} m "
+        f"JOIN {quote(User._meta.db_table)} u ON u.{quote('id')} = m.{quote('user_id')} "
+        f"WHERE m.{quote('room_id')} = %s AND m.{quote('user_id')} = %s "
+        f"AND u.{quote('is_active')} {_open_check_sql(room_kind)} "
+        f"RETURNING {quote('id')}, {quote('sender_role')}"
+    )
+
+
+def _open_check_sql(room_kind: str) -> str:
+    """`_room_open_check` as SQL for `_message_insert_plain` (`m` is the sender's Membership);
+    its parameters come from `_open_check_params`."""
+    quote = connection.ops.quote_name
+    if room_kind == Room.Kind.ONE_TO_ONE:
         return (
             f"AND NOT EXISTS (SELECT 1 FROM {quote(SupportSession._meta.db_table)} s "  # noqa: S608
             f"WHERE s.{quote('room_id')} = %s AND (s.{quote('state')} = %s "
-            f"OR (s.{quote('paused_at')} IS NOT NULL AND m.{quote('role')} <> %s)))",
-            [room.pk, SupportSession.State.ENDED, Membership.Role.MODERATOR],
+            f"OR (s.{quote('paused_at')} IS NOT NULL AND m.{quote('role')} <> %s)))"
         )
-    if room.kind == Room.Kind.GROUP:
+    if room_kind == Room.Kind.GROUP:
         # Closed unless opened and not yet over; the facilitator may always write.
         return (
             f"AND NOT EXISTS (SELECT 1 FROM {quote(GroupMeeting._meta.db_table)} g "  # noqa: S608
             f"WHERE g.{quote('room_id')} = %s "
             f"AND (g.{quote('facilitator_id')} IS NULL OR g.{quote('facilitator_id')} <> %s) "
-            f"AND (g.{quote('opened_at')} IS NULL OR g.{quote('ends_at')} <= %s))",
-            [room.pk, sender.pk, sent_at],
+            f"AND (g.{quote('opened_at')} IS NULL OR g.{quote('ends_at')} <= %s))"
         )
-    return "", []
+    return ""
+
+
+def _open_check_params(*, room: Room, sender: User, sent_at) -> list:
+    if room.kind == Room.Kind.ONE_TO_ONE:
+        return [room.pk, SupportSession.State.ENDED, Membership.Role.MODERATOR]
+    if room.kind == Room.Kind.GROUP:
+        return [room.pk, sender.pk, sent_at]
+    return []
 
 
 def _room_open_check(*, room: Room, role: str, sender: User) -> None:

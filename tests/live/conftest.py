@@ -25,6 +25,14 @@ def topology(tmp_path_factory, postgres_url, redis_url):
     stop_topology(topology)
 
 
+@pytest.fixture
+def own_topology(tmp_path, postgres_url, redis_url):
+    """Two daphne processes of the test's own, for a test that kills or disconnects things."""
+    topology = start_topology(tmp_path, postgres_url=postgres_url, redis_url=redis_url)
+    yield topology
+    stop_topology(topology)
+
+
 @pytest.fixture(scope="module")
 def private_redis(tmp_path_factory):
     """A redis-server of the module's own on a free port, which its tests kill and restart."""

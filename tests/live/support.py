@@ -16,6 +16,7 @@ import psycopg
 import redis
 import requests
 
+from tests.live.client import until
 from tests.servers import Topology, free_port
 
 HTTP_TIMEOUT_SECONDS = 10
@@ -133,6 +134,18 @@ def stored(topology: Topology, room_id: int) -> Stored:
         ).fetchone()
     fields = ("seq", "username", "handle", "client_msg_id", "body", "status")
     return Stored(last_seq=last_seq, messages=[dict(zip(fields, row, strict=True)) for row in rows])
+
+
+async def until_all_delivered(senders, clients, last_seq: int) -> None:
+    """Wait until every sender's messages are acknowledged and every client shows `seq`s up
+    to `last_seq`, then a moment more for anything that would arrive twice."""
+    await until(
+        lambda: all(c.check() and not c.outbox for c in senders),
+        timeout=30,
+        what=lambda: {s.name: len(s.outbox) for s in senders},
+    )
+    await asyncio.gather(*(c.wait_for_seq(last_seq, timeout=30) for c in clients))
+    await asyncio.sleep(0.3)
 
 
 def assert_sent_stored_once(db: Stored, sent: dict, senders, *, typed_order: bool) -> dict:

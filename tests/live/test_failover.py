@@ -14,9 +14,8 @@ from tests.live.support import (
     page_messages,
     send_steadily,
     session_for,
-    start_topology,
-    stop_topology,
     stored,
+    until_all_delivered,
 )
 
 pytestmark = pytest.mark.live
@@ -31,17 +30,8 @@ KILL_AFTER = 80  # messages sent in all
 KILLED = 1
 
 
-@pytest.fixture
-def failover_topology(tmp_path, postgres_url, redis_url):
-    topology = start_topology(tmp_path, postgres_url=postgres_url, redis_url=redis_url)
-    yield topology
-    stop_topology(topology)
-
-
-async def test_killing_a_process_mid_stream_loses_and_duplicates_nothing(
-    failover_topology, connect
-):
-    topology = failover_topology
+async def test_killing_a_process_mid_stream_loses_and_duplicates_nothing(own_topology, connect):
+    topology = own_topology
     senders = await connect_each(connect, topology, SENDERS, room=ROOM, role="sender")
     readers = await connect_each(connect, topology, READERS, room=ROOM, role="reader")
     everyone = senders + readers
@@ -66,13 +56,7 @@ async def test_killing_a_process_mid_stream_loses_and_duplicates_nothing(
     }
 
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
-    await until(
-        lambda: all(c.check() and not c.outbox for c in senders),
-        timeout=30,
-        what=lambda: {s.name: len(s.outbox) for s in senders},
-    )
-    await asyncio.gather(*(c.wait_for_seq(TOTAL, timeout=30) for c in everyone))
-    await asyncio.sleep(0.3)
+    await until_all_delivered(senders, everyone, TOTAL)
 
     # The clients of the dead process moved to the other one; nobody else reconnected.
     for client in everyone:

@@ -13,14 +13,12 @@ import random
 
 import pytest
 
-from tests.live.client import until
 from tests.live.support import (
     assert_everyone_shows_what_is_stored,
     assert_sent_stored_once,
     connect_each,
-    start_topology,
-    stop_topology,
     stored,
+    until_all_delivered,
 )
 
 pytestmark = pytest.mark.live
@@ -34,13 +32,6 @@ RATE_PER_SENDER = 6.0
 # Each sender loses its socket right after sending these (before the ack can arrive).
 DROP_AFTER_SENDING = {9, 25}
 RANDOM_DROPS = 12
-
-
-@pytest.fixture
-def flaky_topology(tmp_path, postgres_url, redis_url):
-    topology = start_topology(tmp_path, postgres_url=postgres_url, redis_url=redis_url)
-    yield topology
-    stop_topology(topology)
 
 
 async def send_and_sometimes_drop(client, sent: list[str]) -> None:
@@ -62,9 +53,9 @@ async def drop_at_random(clients, rng: random.Random, dropped: list[str]) -> Non
 
 
 async def test_clients_that_keep_losing_their_sockets_show_everything_once_in_order(
-    flaky_topology, connect
+    own_topology, connect
 ):
-    topology = flaky_topology
+    topology = own_topology
     senders = await connect_each(connect, topology, SENDERS, room=ROOM, role="sender")
     readers = await connect_each(connect, topology, READERS, room=ROOM, role="reader")
     everyone = senders + readers
@@ -77,13 +68,7 @@ async def test_clients_that_keep_losing_their_sockets_show_everything_once_in_or
         ),
         60,
     )
-    await until(
-        lambda: all(c.check() and not c.outbox for c in senders),
-        timeout=30,
-        what=lambda: {s.name: len(s.outbox) for s in senders},
-    )
-    await asyncio.gather(*(c.wait_for_seq(TOTAL, timeout=30) for c in everyone))
-    await asyncio.sleep(0.3)
+    await until_all_delivered(senders, everyone, TOTAL)
 
     # The network really was flaky, for senders and readers, and unacknowledged sends were
     # sent again on a later socket.

@@ -25,6 +25,7 @@ from tests.live.support import (
     start_topology,
     stop_topology,
     stored,
+    until_all_delivered,
 )
 
 pytestmark = pytest.mark.live
@@ -87,13 +88,7 @@ async def test_a_postgres_crash_mid_stream_loses_and_duplicates_nothing(
     )
     recovered_in = time.monotonic() - back_at
     await asyncio.wait_for(asyncio.gather(*tasks), 60)
-    await until(
-        lambda: all(c.check() and not c.outbox for c in senders),
-        timeout=30,
-        what=lambda: {s.name: len(s.outbox) for s in senders},
-    )
-    await asyncio.gather(*(c.wait_for_seq(TOTAL, timeout=30) for c in everyone))
-    await asyncio.sleep(0.3)
+    await until_all_delivered(senders, everyone, TOTAL)
 
     assert down[0] == 503, down
     assert recovered_in < RECOVERS_WITHIN_SECONDS

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from tests.live.client import until
 from tests.live.support import (
     assert_everyone_shows_what_is_stored,
     assert_sent_stored_once,
@@ -19,6 +18,7 @@ from tests.live.support import (
     start_topology,
     stop_topology,
     stored,
+    until_all_delivered,
 )
 
 pytestmark = pytest.mark.live
@@ -146,13 +146,7 @@ async def test_a_redis_restart_mid_stream_loses_and_duplicates_nothing(
         if not private_redis.running:
             private_redis.start()  # empty: no groups, no queued events
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
-    await until(
-        lambda: all(c.check() and not c.outbox for c in senders),
-        timeout=30,
-        what=lambda: {s.name: len(s.outbox) for s in senders},
-    )
-    await asyncio.gather(*(c.wait_for_seq(base + TOTAL, timeout=30) for c in everyone))
-    await asyncio.sleep(0.3)
+    await until_all_delivered(senders, everyone, base + TOTAL)
 
     # The sockets never went down: only the channel layer did.
     assert [c.reconnections for c in everyone] == [0] * len(everyone)
